@@ -1,0 +1,95 @@
+"""Command line: ``fokkerplanck solve|example …`` (also ``python -m fokkerplanck``).
+
+Exit codes: 0 success, 2 bad input (one line naming the key, value or file), 3 numerical
+instability caught by a guard, 130 interrupted (Ctrl-C; complete snapshots are kept).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import FokkerPlanckError, UserInputError
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit code 2) instead of usage dumps."""
+
+    def error(self, message):
+        raise UserInputError(f"{self.prog}: {message}")
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", nargs="?", help="TOML configuration (default: built-in example)")
+    p.add_argument("-o", "--output", help="HDF5 output file (default: [output] path)")
+    p.add_argument("--set", dest="overrides", action="append", default=[],
+                   metavar="SECTION.KEY=VALUE", help="override a configuration value")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="fokkerplanck", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"fokkerplanck {__version__}")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
+    sub.required = True
+    p = sub.add_parser("solve", help="solve a PDE and write an HDF5 file")
+    _add_common(p)
+    p = sub.add_parser("example", help="print a built-in example configuration")
+    p.add_argument("name", nargs="?", help="example name (omit to list them)")
+    return parser
+
+
+def _cmd_solve(args) -> int:
+    from .config import load_config
+    from .run import solve
+
+    config = load_config(args.config, args.overrides)
+    output = Path(args.output) if args.output else Path(config.output.path)
+    progress = False if args.quiet else None
+    try:
+        result = solve(config, output, progress=progress)
+    except KeyboardInterrupt:
+        print(f"fokkerplanck: interrupted; complete snapshots are kept in {output}",
+              file=sys.stderr)
+        return 130
+    if not args.quiet:
+        d = result.diagnostics
+        print(f"wrote {output}: {len(result.time)} snapshots to t = {result.time[-1]:g}, "
+              f"{result.stats.get('steps', 0)} steps in {result.stats.get('wall_time', 0):.2f} s; "
+              f"loss {d['loss'][0]:.6g} -> {d['loss'][-1]:.6g}")
+    return 0
+
+
+def _cmd_example(args) -> int:
+    from .examples import EXAMPLES, example_text
+
+    if args.name is None:
+        width = max(map(len, EXAMPLES))
+        for name, (summary, _) in EXAMPLES.items():
+            print(f"{name:<{width}}  {summary}")
+        return 0
+    sys.stdout.write(example_text(args.name))
+    return 0
+
+
+COMMANDS = {"solve": _cmd_solve, "example": _cmd_example}
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``fokkerplanck`` console script; returns the exit code."""
+    try:
+        args = build_parser().parse_args(argv)
+        return COMMANDS[args.command](args)
+    except FokkerPlanckError as exc:
+        print(f"fokkerplanck: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("fokkerplanck: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,324 @@
+r"""Compiled kernels of the finite-volume scheme for PDE (3.4) (see :mod:`solvers.finite_volume`).
+
+Array conventions: the density is stored as ``p[i, k, j]`` with θ₁ index i, θ₂ index k
+(``N2 = 1`` when d = 1) and u index j, C-contiguous so that u is the fastest axis.  Every
+kernel is a pure function of its arguments and writes into caller-provided arrays; nothing
+is allocated inside the time loop.
+
+Symbols (math spec §2.2–2.3): A(θ) = (2α/n) ∑_i r_i h(θ, x_i) is the coupling, the potential is
+W = u A(θ) + λ(|θ|² + u²)/2, the face Péclet number is v = (W_right − W_left)/λ, and the
+Bernoulli function is B(v) = v/(eᵛ − 1).  The Scharfetter–Gummel flux through a face of
+width h between a left cell L and a right cell R is
+
+    J = (λ/h) [ B(v) p_L − B(−v) p_R ],        B(−v) = B(v) + v.
+
+The exponentials eᵛ factor along the axes (the potential is bilinear in u and A(θ) plus a
+separable quadratic), so no exponential is evaluated per face:
+
+* u-face (i, k, j+½):  v = Δu A/λ + Δu u_{j+½},        eᵛ = exp(Δu A/λ) · exp(Δu u_{j+½})
+* θ₁-face (i+½, k, j): v = c u_j + Δθ₁ θ₁_{i+½},  c = (A_{i+1,k} − A_{i,k})/λ,
+                       eᵛ = exp(c u_j) · exp(Δθ₁ θ₁_{i+½}),  exp(c u_j) = exp(c u_0) qʲ, q = exp(c Δu)
+
+(the θ-face recurrence is run with stride 4, so it vectorises and carries at most N_u/4
+rounding steps).
+"""
+import math
+
+import numpy as np
+
+from ._jit import njit
+
+#: |v| below which B(v) is evaluated by its Taylor series (error < v⁸/1209600 ≈ 3e-17 there)
+SERIES_THRESHOLD = 0.05
+
+
+@njit(inline="always")
+def bernoulli(v, ev):
+    """B(v) = v / (eᵛ − 1) given ``ev`` = eᵛ; Taylor series 1 − v/2 + v²/12 − v⁴/720 + v⁶/30240 near 0."""
+    v2 = v * v
+    series = 1.0 - 0.5 * v + v2 * (1.0 / 12.0 - v2 * (1.0 / 720.0 - v2 * (1.0 / 30240.0)))
+    direct = v / (ev - 1.0)
+    return series if abs(v) < SERIES_THRESHOLD else direct
+
+
+@njit
+def bernoulli_array(v):
+    """B(v) elementwise (for tests and for the frozen-coefficient baseline)."""
+    out = np.empty_like(v)
+    for i in range(v.size):
+        out.flat[i] = bernoulli(v.flat[i], math.exp(v.flat[i]))
+    return out
+
+
+@njit
+def coupling(m1, h_table, y, alpha, vol_theta, f_out, a_out):
+    r"""Residuals and coupling from the u-moment m₁(θ) = ∑_j u_j p Δu.
+
+    f_i = α |θ-cell| ∑_θ h(θ, x_i) m₁(θ)   (stored in ``f_out``),
+    A(θ) = (2α/n) ∑_i (f_i − y_i) h(θ, x_i)  (stored in ``a_out``).  Cost O(n N_θ^d).
+    """
+    n, n1, n2 = h_table.shape
+    for i in range(n):
+        acc = 0.0
+        for a in range(n1):
+            for b in range(n2):
+                acc += h_table[i, a, b] * m1[a, b]
+        f_out[i] = alpha * vol_theta * acc
+    scale = 2.0 * alpha / n
+    for a in range(n1):
+        for b in range(n2):
+            a_out[a, b] = 0.0
+    for i in range(n):
+        ri = scale * (f_out[i] - y[i])
+        for a in range(n1):
+            for b in range(n2):
+                a_out[a, b] += ri * h_table[i, a, b]
+
+
+@njit
+def positivity_rate(A, lam, du, u_lo, u_hi, dth1, th1_face, dth2, th2_face):
+    r"""Upper bound of the outflow rate ∑_faces (λ/h²) B(±v) of every cell.
+
+    An explicit Euler step p ← p + Δt L(p) keeps p ≥ 0 iff Δt · (outflow rate of each cell) ≤ 1.
+    With B(v) ≤ 1 + max(−v, 0) the rate along an axis is at most (λ/h²)(2 + max(−v₊, 0) +
+    max(v₋, 0)) over the cell's two faces; along u, v is affine in u and differs by Δu² between
+    neighbouring faces, so the bound is (λ/Δu²)(2 + max|v|); along θ, v is affine in u, so its
+    extremes over a face row are at the end cells u_lo, u_hi.  Cost O(N_θ^d).
+    """
+    n1, n2 = A.shape
+    amax = 0.0
+    for a in range(n1):
+        for b in range(n2):
+            amax = max(amax, abs(A[a, b]))
+    umax = max(abs(u_lo), abs(u_hi)) + 0.5 * du
+    rate_u = (lam / (du * du)) * (2.0 + du * (amax / lam + umax))
+    rate_1 = 0.0
+    if n1 > 1:
+        worst = 0.0
+        for a in range(n1):
+            for b in range(n2):
+                extra = 0.0
+                if a + 1 < n1:  # face a+1/2: outflow to the right costs max(-v, 0)
+                    c = (A[a + 1, b] - A[a, b]) / lam
+                    s = dth1 * th1_face[a]
+                    extra += max(0.0, -(c * u_lo + s), -(c * u_hi + s))
+                if a > 0:  # face a-1/2: outflow to the left costs max(v, 0)
+                    c = (A[a, b] - A[a - 1, b]) / lam
+                    s = dth1 * th1_face[a - 1]
+                    extra += max(0.0, c * u_lo + s, c * u_hi + s)
+                worst = max(worst, extra)
+        rate_1 = (lam / (dth1 * dth1)) * (2.0 + worst)
+    rate_2 = 0.0
+    if n2 > 1:
+        worst = 0.0
+        for a in range(n1):
+            for b in range(n2):
+                extra = 0.0
+                if b + 1 < n2:
+                    c = (A[a, b + 1] - A[a, b]) / lam
+                    s = dth2 * th2_face[b]
+                    extra += max(0.0, -(c * u_lo + s), -(c * u_hi + s))
+                if b > 0:
+                    c = (A[a, b] - A[a, b - 1]) / lam
+                    s = dth2 * th2_face[b - 1]
+                    extra += max(0.0, c * u_lo + s, c * u_hi + s)
+                worst = max(worst, extra)
+        rate_2 = (lam / (dth2 * dth2)) * (2.0 + worst)
+    return rate_u + rate_1 + rate_2
+
+
+@njit(inline="always")
+def _exp_linear_in_u(c, u0, du, out):
+    """out[j] = exp(c (u0 + j du)) by a stride-4 geometric recurrence (4 exponentials in all)."""
+    nu = out.size
+    for j in range(min(4, nu)):
+        out[j] = math.exp(c * (u0 + j * du))
+    q4 = math.exp(4.0 * c * du)
+    for j in range(4, nu):
+        out[j] = out[j - 4] * q4
+
+
+@njit(inline="always")
+def _theta_face_flux(p_lo, p_hi, c, s, es, u, coef, expcu, out):
+    """SG flux through a θ-face for every u: v = c u_j + s, eᵛ = exp(c u_j) · eˢ."""
+    for j in range(u.size):
+        v = c * u[j] + s
+        bv = bernoulli(v, expcu[j] * es)
+        out[j] = coef * (bv * p_lo[j] - (bv + v) * p_hi[j])
+
+
+@njit
+def sg_stage(p_old, p_in, out, a, b, dt, A, lam, u, du, eu, dth1, th1_face, e1,
+             dth2, th2_face, e2, flux1, flux2_lo, flux2_hi, flux_u, expcu, m1_out):
+    r"""One Shu–Osher stage  out = a·p_old + b·(p_in + Δt·L_h(p_in)), and m₁(out).
+
+    L_h(p)_{ikj} = (J¹_{i−½} − J¹_{i+½})/Δθ₁ + (J²_{k−½} − J²_{k+½})/Δθ₂ + (Jᵘ_{j−½} − Jᵘ_{j+½})/Δu
+    with Scharfetter–Gummel fluxes J (module docstring) and J = 0 on the walls.
+    ``out`` may alias ``p_old`` (read only at the same index) but not ``p_in``.
+    Work arrays: ``flux1`` (N2, Nu), ``flux2_lo``/``flux2_hi``/``expcu`` (Nu,), ``flux_u`` (Nu+1,).
+    Cost: O(cells), 3 exponentials per θ-row (+ 4 per θ-face row), no exponential per face.
+    """
+    n1, n2, nu = p_in.shape
+    cu = lam / du
+    c1 = lam / dth1
+    c2 = lam / dth2
+    u0 = u[0]
+    for k in range(n2):
+        for j in range(nu):
+            flux1[k, j] = 0.0
+    flux_u[0] = 0.0
+    flux_u[nu] = 0.0
+    for i in range(n1):
+        for j in range(nu):
+            flux2_lo[j] = 0.0
+        for k in range(n2):
+            row = p_in[i, k]
+            # fluxes through the u-faces of this row
+            ea = math.exp(du * A[i, k] / lam)
+            sa = du * A[i, k] / lam
+            for j in range(nu - 1):
+                v = sa + du * 0.5 * (u[j] + u[j + 1])
+                bv = bernoulli(v, ea * eu[j])
+                flux_u[j + 1] = cu * (bv * row[j] - (bv + v) * row[j + 1])
+            # flux through the upper θ2-face (k+1/2)
+            if k + 1 < n2:
+                c = (A[i, k + 1] - A[i, k]) / lam
+                _exp_linear_in_u(c, u0, du, expcu)
+                _theta_face_flux(row, p_in[i, k + 1], c, dth2 * th2_face[k], e2[k], u, c2,
+                                 expcu, flux2_hi)
+            else:
+                for j in range(nu):
+                    flux2_hi[j] = 0.0
+            # flux through the upper θ1-face (i+1/2), kept for row i+1 in flux1[k]
+            acc = 0.0
+            orow = out[i, k]
+            prow = p_old[i, k]
+            if i + 1 < n1:
+                c = (A[i + 1, k] - A[i, k]) / lam
+                _exp_linear_in_u(c, u0, du, expcu)
+                s = dth1 * th1_face[i]
+                es = e1[i]
+                nxt = p_in[i + 1, k]
+                for j in range(nu):
+                    v = c * u[j] + s
+                    bv = bernoulli(v, expcu[j] * es)
+                    jhi = c1 * (bv * row[j] - (bv + v) * nxt[j])
+                    div = ((flux1[k, j] - jhi) / dth1 + (flux2_lo[j] - flux2_hi[j]) / dth2
+                           + (flux_u[j] - flux_u[j + 1]) / du)
+                    val = a * prow[j] + b * (row[j] + dt * div)
+                    orow[j] = val
+                    acc += u[j] * val
+                    flux1[k, j] = jhi
+            else:
+                for j in range(nu):
+                    div = (flux1[k, j] / dth1 + (flux2_lo[j] - flux2_hi[j]) / dth2
+                           + (flux_u[j] - flux_u[j + 1]) / du)
+                    val = a * prow[j] + b * (row[j] + dt * div)
+                    orow[j] = val
+                    acc += u[j] * val
+            m1_out[i, k] = acc * du
+            for j in range(nu):
+                flux2_lo[j] = flux2_hi[j]
+    return 0
+
+
+@njit
+def frozen_stage(p_old, p_in, out, a, b, dt, bu_lo, bu_hi, b1_lo, b1_hi, du, dth1):
+    r"""Baseline: the same stage for a *linear* 2-D Fokker–Planck operator with stored coefficients.
+
+    Jᵘ_{j+½} = bu_lo p_j − bu_hi p_{j+1},  J¹_{i+½} = b1_lo p_i − b1_hi p_{i+1}; the face
+    coefficients (λ/h)B(±v) are read from memory instead of computed: the memory-bound floor
+    that the nonlocal kernel is benchmarked against.  Shapes: p (N1, 1, Nu), bu_* (N1, Nu−1),
+    b1_* (N1−1, Nu).
+    """
+    n1, n2, nu = p_in.shape
+    for i in range(n1):
+        row = p_in[i, 0]
+        orow = out[i, 0]
+        prow = p_old[i, 0]
+        for j in range(nu):
+            div = 0.0
+            if j > 0:
+                div += bu_lo[i, j - 1] * row[j - 1] - bu_hi[i, j - 1] * row[j]
+            if j + 1 < nu:
+                div -= bu_lo[i, j] * row[j] - bu_hi[i, j] * row[j + 1]
+            div /= du
+            if i > 0:
+                div += (b1_lo[i - 1, j] * p_in[i - 1, 0, j] - b1_hi[i - 1, j] * row[j]) / dth1
+            if i + 1 < n1:
+                div -= (b1_lo[i, j] * row[j] - b1_hi[i, j] * p_in[i + 1, 0, j]) / dth1
+            orow[j] = a * prow[j] + b * (row[j] + dt * div)
+    return 0
+
+
+@njit
+def advance(p, s1, s2, m1_p, m1_s1, m1_s2, t, t_end, max_steps, stage_a, stage_b, cfl,
+            h_table, y, alpha, vol_theta, lam, u, du, eu, dth1, th1_face, e1, dth2, th2_face,
+            e2, f_work, A_work, flux1, flux2_lo, flux2_hi, flux_u, expcu):
+    r"""March p from t towards t_end with a Shu–Osher SSP Runge–Kutta scheme; land exactly on t_end.
+
+    Stage s: y_s = a_s p^n + b_s (y_{s−1} + Δt L_h(y_{s−1})), y_0 = p^n, p^{n+1} = y_S.
+    Before each stage the coupling A is recomputed from that stage's u-moment (the nonlocal
+    term is explicit), and Δt · rate(A) ≤ 1 is checked: Δt is chosen as cfl/rate at the
+    start of the step, and a stage whose own bound is violated rejects the step (p^n is kept
+    and Δt shrinks).  Returns (t, accepted steps, rejected steps, last Δt, status) with status
+    0 = reached t_end or max_steps, 1 = non-finite coupling (blow-up).
+    """
+    n_stages = stage_a.size
+    steps = 0
+    rejected = 0
+    shrink = 1.0
+    dt = 0.0
+    u_lo = u[0]
+    u_hi = u[u.size - 1]
+    while t < t_end and steps < max_steps:
+        coupling(m1_p, h_table, y, alpha, vol_theta, f_work, A_work)
+        rate = positivity_rate(A_work, lam, du, u_lo, u_hi, dth1, th1_face, dth2, th2_face)
+        if not math.isfinite(rate):
+            return t, steps, rejected, dt, 1
+        dt = shrink * cfl / rate
+        remaining = t_end - t
+        last = False
+        if dt >= remaining:
+            dt = remaining
+            last = True
+        elif 2.0 * dt > remaining:
+            dt = 0.5 * remaining
+        ok = True
+        src = p
+        src_m1 = m1_p
+        for s in range(n_stages):
+            if s > 0:
+                coupling(src_m1, h_table, y, alpha, vol_theta, f_work, A_work)
+                rate = positivity_rate(A_work, lam, du, u_lo, u_hi, dth1, th1_face, dth2,
+                                       th2_face)
+                if not math.isfinite(rate):
+                    return t, steps, rejected, dt, 1
+                if dt * rate > 1.0:
+                    ok = False
+                    break
+            if s == n_stages - 1 and n_stages > 1:
+                dst = p
+                dst_m1 = m1_p
+            elif s % 2 == 0:
+                dst = s1
+                dst_m1 = m1_s1
+            else:
+                dst = s2
+                dst_m1 = m1_s2
+            sg_stage(p, src, dst, stage_a[s], stage_b[s], dt, A_work, lam, u, du, eu, dth1,
+                     th1_face, e1, dth2, th2_face, e2, flux1, flux2_lo, flux2_hi, flux_u,
+                     expcu, dst_m1)
+            src = dst
+            src_m1 = dst_m1
+        if not ok:
+            rejected += 1
+            shrink *= 0.7
+            continue
+        if n_stages == 1:
+            p[...] = s1
+            m1_p[...] = m1_s1
+        shrink = min(1.0, shrink * 1.1)
+        t = t_end if last else t + dt
+        steps += 1
+    return t, steps, rejected, dt, 0
