@@ -37,6 +37,18 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     p = sub.add_parser("solve", help="solve a PDE and write an HDF5 file")
     _add_common(p)
+    p = sub.add_parser("simulate", help="train the finite-width network (particles)")
+    _add_common(p)
+    p = sub.add_parser("compare", help="compare a PDE result with a particle result")
+    p.add_argument("pde", help="HDF5 file written by solve")
+    p.add_argument("particles", help="HDF5 file written by simulate")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--plot", help="PNG figure (default: next to the particle file)")
+    p = sub.add_parser("validate", help="PDE vs particles at several widths, error vs width fit")
+    _add_common(p)
+    p.add_argument("--widths", default="100,1000,10000,100000",
+                   help="comma-separated network widths")
+    p.add_argument("--repeats", type=int, default=1, help="seeds per width")
     p = sub.add_parser("example", help="print a built-in example configuration")
     p.add_argument("name", nargs="?", help="example name (omit to list them)")
     return parser
@@ -75,7 +87,26 @@ def _cmd_example(args) -> int:
     return 0
 
 
-COMMANDS = {"solve": _cmd_solve, "example": _cmd_example}
+def _cmd_simulate(args) -> int:
+    from .simulate import cli_simulate
+
+    return cli_simulate(args)
+
+
+def _cmd_compare(args) -> int:
+    from .compare import cli_compare
+
+    return cli_compare(args)
+
+
+def _cmd_validate(args) -> int:
+    from .validate import cli_validate
+
+    return cli_validate(args)
+
+
+COMMANDS = {"solve": _cmd_solve, "simulate": _cmd_simulate, "compare": _cmd_compare,
+            "validate": _cmd_validate, "example": _cmd_example}
 
 
 def main(argv=None) -> int:

@@ -153,6 +153,13 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "output": {
         "path": Field("str", "solution.h5", doc="HDF5 output file"),
     },
+    "particles": {
+        "count": Field("int", 10000, check=positive, doc="number of neurons m (simulate)"),
+        "step": Field("float", 0.01, check=positive, doc="gradient-descent step size η (t = η k)"),
+        "seed": Field("int", 0, check=non_negative, doc="seed of the random generator"),
+        "save_particles": Field("bool", False,
+                                doc="store every neuron's weights at each save time"),
+    },
 }
 
 _CONTAINER_KINDS = ("floats", "ints", "matrix", "scalar-or-floats")
