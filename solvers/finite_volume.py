@@ -84,8 +84,10 @@ def _bernoulli_ref(v):
     """B(v) = v/(eᵛ − 1) with B(0) = 1 (NumPy, for the reference twin)."""
     v = np.asarray(v, float)
     out = np.ones_like(v)
-    nz = v != 0
-    out[nz] = v[nz] / np.expm1(v[nz])
+    mid = (v != 0) & (v < 700.0)
+    out[mid] = v[mid] / np.expm1(v[mid])
+    big = v >= 700.0
+    out[big] = v[big] * np.exp(-v[big])  # eᵛ would overflow; B(v) = v e⁻ᵛ/(1 − e⁻ᵛ)
     return out
 
 
