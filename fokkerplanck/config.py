@@ -145,10 +145,14 @@ SCHEMA: dict[str, dict[str, Field]] = {
     "solver": {
         "method": Field("str", "finite-volume", choices=("finite-volume",),
                         doc="numerical method"),
-        "stepper": Field("str", "ssprk2", choices=("euler", "ssprk2", "ssprk3"),
-                         doc="explicit strong-stability-preserving Runge–Kutta scheme"),
+        "stepper": Field("str", "ssprk2",
+                         choices=("euler", "ssprk2", "ssprk3", "implicit-split"),
+                         doc="explicit SSP Runge–Kutta scheme, or the linearly-implicit "
+                             "dimension-split step"),
         "cfl": Field("float", 0.9, check=in_unit_interval,
                      doc="fraction of the positivity time-step bound used"),
+        "dt_max": Field("float", None, check=positive,
+                        doc="largest time step (useful with implicit-split)"),
     },
     "output": {
         "path": Field("str", "solution.h5", doc="HDF5 output file"),

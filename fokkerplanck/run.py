@@ -136,7 +136,9 @@ def _solve_noisy_gd(config: Config, output: Path | None, progress: bool | None) 
     prob = build_noisy_gd(config)
     if output is not None:
         check_writable(output)
-    scheme = FiniteVolumeScheme(prob.model, prob.grid, config.solver.stepper, config.solver.cfl)
+    dt_max = config.solver.dt_max if config.solver.dt_max is not None else np.inf
+    scheme = FiniteVolumeScheme(prob.model, prob.grid, config.solver.stepper, config.solver.cfl,
+                                dt_max)
     state = scheme.initial_state(prob.mean, prob.std)
     times = save_times(config.time.t_end, config.time.save_every)
     model, grid = prob.model, prob.grid

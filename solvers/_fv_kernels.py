@@ -77,6 +77,40 @@ def coupling(m1, h_table, y, alpha, vol_theta, f_out, a_out):
 
 
 @njit
+def u_moments3(p, u, du, mom_out):
+    """mom_out[q, i, k] = ∑_j u_jᵠ p[i, k, j] Δu for q = 0, 1, 2."""
+    n1, n2, nu = p.shape
+    for i in range(n1):
+        for k in range(n2):
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            for j in range(nu):
+                a0 += p[i, k, j]
+                a1 += u[j] * p[i, k, j]
+                a2 += u[j] * u[j] * p[i, k, j]
+            mom_out[0, i, k] = a0 * du
+            mom_out[1, i, k] = a1 * du
+            mom_out[2, i, k] = a2 * du
+
+
+@njit
+def nonlocal_rate(mom, s0, s2, alpha, vol_theta, n):
+    r"""Upper bound (2α²/n) tr H(p) of the rate of the residual dynamics ṙ = −(2α²/n) H(p) r.
+
+    tr H = ∑_i E_p[u²|∇_θ h_i|² + h_i²] = |θ-cell| ∑_θ (m₂(θ) s₂(θ) + m₀(θ) s₀(θ)) with the
+    tables s₀ = ∑_i h(θ, x_i)², s₂ = ∑_i h̃'(θᵀx_i)²|x_i|².  The coupling is explicit in
+    time, so a step must keep Δt · this rate ≲ 1 (no overshoot of the residuals).  O(N_θ^d).
+    """
+    n1, n2 = s0.shape
+    acc = 0.0
+    for a in range(n1):
+        for b in range(n2):
+            acc += mom[0, a, b] * s0[a, b] + mom[2, a, b] * s2[a, b]
+    return 2.0 * alpha * alpha / n * vol_theta * acc
+
+
+@njit
 def positivity_rate(A, lam, du, u_lo, u_hi, dth1, th1_face, dth2, th2_face):
     r"""Upper bound of the outflow rate ∑_faces (λ/h²) B(±v) of every cell.
 
@@ -179,12 +213,13 @@ def _theta_face_flux(p_lo, p_hi, c, s, es, u, coef, expcu, out):
 
 @njit
 def sg_stage(p_old, p_in, out, a, b, dt, A, lam, u, du, eu, dth1, th1_face, e1,
-             dth2, th2_face, e2, flux1, flux2_lo, flux2_hi, flux_u, expcu, m1_out):
-    r"""One Shu–Osher stage  out = a·p_old + b·(p_in + Δt·L_h(p_in)), and m₁(out).
+             dth2, th2_face, e2, flux1, flux2_lo, flux2_hi, flux_u, expcu, mom_out):
+    r"""One Shu–Osher stage  out = a·p_old + b·(p_in + Δt·L_h(p_in)), and the u-moments of out.
 
     L_h(p)_{ikj} = (J¹_{i−½} − J¹_{i+½})/Δθ₁ + (J²_{k−½} − J²_{k+½})/Δθ₂ + (Jᵘ_{j−½} − Jᵘ_{j+½})/Δu
     with Scharfetter–Gummel fluxes J (module docstring) and J = 0 on the walls.
     ``out`` may alias ``p_old`` (read only at the same index) but not ``p_in``.
+    ``mom_out[q, i, k]`` = ∑_j u_jᵠ out[i, k, j] Δu for q = 0, 1, 2 (fused into the write).
     Work arrays: ``flux1`` (N2, Nu), ``flux2_lo``/``flux2_hi``/``expcu`` (Nu,), ``flux_u`` (Nu+1,).
     Cost: O(cells), 3 exponentials per θ-row (+ 4 per θ-face row), no exponential per face.
     """
@@ -225,7 +260,9 @@ def sg_stage(p_old, p_in, out, a, b, dt, A, lam, u, du, eu, dth1, th1_face, e1,
                 for j in range(nu):
                     flux2_hi[j] = 0.0
             # flux through the upper θ1-face (i+1/2), kept for row i+1 in flux1[k]
-            acc = 0.0
+            acc0 = 0.0
+            acc1 = 0.0
+            acc2 = 0.0
             orow = out[i, k]
             prow = p_old[i, k]
             if i + 1 < n1:
@@ -242,7 +279,9 @@ def sg_stage(p_old, p_in, out, a, b, dt, A, lam, u, du, eu, dth1, th1_face, e1,
                            + (flux_u[j] - flux_u[j + 1]) / du)
                     val = a * prow[j] + b * (row[j] + dt * div)
                     orow[j] = val
-                    acc += u[j] * val
+                    acc0 += val
+                    acc1 += u[j] * val
+                    acc2 += u[j] * u[j] * val
                     flux1[k, j] = jhi
             else:
                 for j in range(nu):
@@ -250,8 +289,12 @@ def sg_stage(p_old, p_in, out, a, b, dt, A, lam, u, du, eu, dth1, th1_face, e1,
                            + (flux_u[j] - flux_u[j + 1]) / du)
                     val = a * prow[j] + b * (row[j] + dt * div)
                     orow[j] = val
-                    acc += u[j] * val
-            m1_out[i, k] = acc * du
+                    acc0 += val
+                    acc1 += u[j] * val
+                    acc2 += u[j] * u[j] * val
+            mom_out[0, i, k] = acc0 * du
+            mom_out[1, i, k] = acc1 * du
+            mom_out[2, i, k] = acc2 * du
             for j in range(nu):
                 flux2_lo[j] = flux2_hi[j]
     return 0
@@ -288,15 +331,16 @@ def frozen_stage(p_old, p_in, out, a, b, dt, bu_lo, bu_hi, b1_lo, b1_hi, du, dth
 
 @njit
 def advance(p, s1, s2, m1_p, m1_s1, m1_s2, t, t_end, max_steps, stage_a, stage_b, cfl,
-            h_table, y, alpha, vol_theta, lam, u, du, eu, dth1, th1_face, e1, dth2, th2_face,
-            e2, f_work, A_work, flux1, flux2_lo, flux2_hi, flux_u, expcu):
+            h_table, s0_table, s2_table, y, alpha, vol_theta, lam, u, du, eu, dth1, th1_face,
+            e1, dth2, th2_face, e2, f_work, A_work, flux1, flux2_lo, flux2_hi, flux_u, expcu):
     r"""March p from t towards t_end with a Shu–Osher SSP Runge–Kutta scheme; land exactly on t_end.
 
     Stage s: y_s = a_s p^n + b_s (y_{s−1} + Δt L_h(y_{s−1})), y_0 = p^n, p^{n+1} = y_S.
     Before each stage the coupling A is recomputed from that stage's u-moment (the nonlocal
-    term is explicit), and Δt · rate(A) ≤ 1 is checked: Δt is chosen as cfl/rate at the
-    start of the step, and a stage whose own bound is violated rejects the step (p^n is kept
-    and Δt shrinks).  Returns (t, accepted steps, rejected steps, last Δt, status) with status
+    term is explicit), and Δt · rate(A) ≤ 1 is checked: Δt is chosen as
+    cfl / max(rate, nonlocal rate) at the start of the step, and a stage whose own positivity
+    bound is violated rejects the step (p^n is kept and Δt shrinks).  ``m1_*`` are the
+    (3, N1, N2) u-moment arrays (q = 0, 1, 2) of p, s1, s2.  Returns (t, accepted steps, rejected steps, last Δt, status) with status
     0 = reached t_end or max_steps, 1 = non-finite coupling (blow-up).
     """
     n_stages = stage_a.size
@@ -307,11 +351,12 @@ def advance(p, s1, s2, m1_p, m1_s1, m1_s2, t, t_end, max_steps, stage_a, stage_b
     u_lo = u[0]
     u_hi = u[u.size - 1]
     while t < t_end and steps < max_steps:
-        coupling(m1_p, h_table, y, alpha, vol_theta, f_work, A_work)
+        coupling(m1_p[1], h_table, y, alpha, vol_theta, f_work, A_work)
         rate = positivity_rate(A_work, lam, du, u_lo, u_hi, dth1, th1_face, dth2, th2_face)
-        if not math.isfinite(rate):
+        rate_nl = nonlocal_rate(m1_p, s0_table, s2_table, alpha, vol_theta, y.size)
+        if not (math.isfinite(rate) and math.isfinite(rate_nl)):
             return t, steps, rejected, dt, 1
-        dt = shrink * cfl / rate
+        dt = shrink * cfl / max(rate, rate_nl)
         remaining = t_end - t
         last = False
         if dt >= remaining:
@@ -324,7 +369,7 @@ def advance(p, s1, s2, m1_p, m1_s1, m1_s2, t, t_end, max_steps, stage_a, stage_b
         src_m1 = m1_p
         for s in range(n_stages):
             if s > 0:
-                coupling(src_m1, h_table, y, alpha, vol_theta, f_work, A_work)
+                coupling(src_m1[1], h_table, y, alpha, vol_theta, f_work, A_work)
                 rate = positivity_rate(A_work, lam, du, u_lo, u_hi, dth1, th1_face, dth2,
                                        th2_face)
                 if not math.isfinite(rate):
@@ -366,3 +411,131 @@ def frozen_advance(p, s1, nsteps, dt, bu_lo, bu_hi, b1_lo, b1_hi, du, dth1):
         frozen_stage(p, p, s1, 0.0, 1.0, dt, bu_lo, bu_hi, b1_lo, b1_hi, du, dth1)
         frozen_stage(p, s1, p, 0.5, 0.5, dt, bu_lo, bu_hi, b1_lo, b1_hi, du, dth1)
     return 0
+
+
+@njit(inline="always")
+def _implicit_line(vals, v, coef, lower, diag, upper, cprime):
+    r"""Solve (I − Δt L_line) x = vals in place for one grid line (Thomas algorithm).
+
+    With face Péclet numbers v_{m+½} (m = 0..M−2) and coef = Δt λ/h²:
+    diag_m = 1 + coef (B(v_{m+½}) + B(−v_{m−½})), upper_m = −coef B(−v_{m+½}),
+    lower_m = −coef B(v_{m−½}) (wall faces absent).  Every column sums to 1 (mass) and the
+    matrix is an M-matrix (non-negative inverse: positivity for every Δt); its kernel is the
+    line's discrete Gibbs state.  Column diagonal dominance keeps elimination stable.
+    """
+    m = vals.size
+    for j in range(m):
+        diag[j] = 1.0
+        lower[j] = 0.0
+        upper[j] = 0.0
+    for j in range(m - 1):
+        bv = bernoulli(v[j], math.exp(v[j]))
+        b_out_right = coef * bv          # leaves cell j through face j+½
+        b_out_left = coef * (bv + v[j])  # leaves cell j+1 through face j+½ (B(−v) = B(v) + v)
+        diag[j] += b_out_right
+        diag[j + 1] += b_out_left
+        upper[j] = -b_out_left
+        lower[j + 1] = -b_out_right
+    # forward elimination
+    cprime[0] = upper[0] / diag[0]
+    vals[0] = vals[0] / diag[0]
+    for j in range(1, m):
+        denom = diag[j] - lower[j] * cprime[j - 1]
+        cprime[j] = upper[j] / denom
+        vals[j] = (vals[j] - lower[j] * vals[j - 1]) / denom
+    for j in range(m - 2, -1, -1):
+        vals[j] -= cprime[j] * vals[j + 1]
+
+
+@njit
+def implicit_split_step(p, dt, A, lam, u, du, dth1, th1_face, dth2, th2_face, line, v,
+                        lower, diag, upper, cprime):
+    r"""One linearly-implicit, dimension-split (Lie) step with the coupling A frozen at p^n.
+
+    p ← (I − Δt L_u)⁻¹ (I − Δt L_θ₂)⁻¹ (I − Δt L_θ₁)⁻¹ p, each factor a set of independent
+    tridiagonal solves along grid lines with the Scharfetter–Gummel coefficients of W^n.
+    Conserves mass, keeps p ≥ 0 and the frozen discrete Gibbs state for every Δt; first order
+    in time.  Work arrays have length max(N1, N2, Nu).
+    """
+    n1, n2, nu = p.shape
+    if n1 > 1:
+        coef = dt * lam / (dth1 * dth1)
+        for k in range(n2):
+            for j in range(nu):
+                for i in range(n1):
+                    line[i] = p[i, k, j]
+                for i in range(n1 - 1):
+                    v[i] = u[j] * (A[i + 1, k] - A[i, k]) / lam + dth1 * th1_face[i]
+                _implicit_line(line[:n1], v[:n1], coef, lower, diag, upper, cprime)
+                for i in range(n1):
+                    p[i, k, j] = line[i]
+    if n2 > 1:
+        coef = dt * lam / (dth2 * dth2)
+        for i in range(n1):
+            for j in range(nu):
+                for k in range(n2):
+                    line[k] = p[i, k, j]
+                for k in range(n2 - 1):
+                    v[k] = u[j] * (A[i, k + 1] - A[i, k]) / lam + dth2 * th2_face[k]
+                _implicit_line(line[:n2], v[:n2], coef, lower, diag, upper, cprime)
+                for k in range(n2):
+                    p[i, k, j] = line[k]
+    coef = dt * lam / (du * du)
+    for i in range(n1):
+        for k in range(n2):
+            sa = du * A[i, k] / lam
+            for j in range(nu - 1):
+                v[j] = sa + du * 0.5 * (u[j] + u[j + 1])
+            for j in range(nu):
+                line[j] = p[i, k, j]
+            _implicit_line(line[:nu], v[:nu], coef, lower, diag, upper, cprime)
+            for j in range(nu):
+                p[i, k, j] = line[j]
+    return 0
+
+
+@njit
+def advance_implicit(p, m1_p, t, t_end, max_steps, cfl, dt_max, h_table, s0_table, s2_table, y,
+                     alpha, vol_theta, lam, u, du, dth1, th1_face, dth2, th2_face, f_work,
+                     A_work, line, v, lower, diag, upper, cprime):
+    r"""March with :func:`implicit_split_step`, which is positive for every Δt.
+
+    Δt = dt_max when it is finite (the user's accuracy choice); otherwise Δt = cfl / rate_adv,
+    the positivity rate without its diffusion terms 2λ/h² (an explicit-upwind-like accuracy
+    scale).  The coupling is explicit, so Δt ≤ cfl / (nonlocal rate) in both cases.
+    Shortened to land exactly on t_end.  Returns (t, steps, 0, last Δt, status)
+    like :func:`advance`.
+    """
+    n1, n2, nu = p.shape
+    diffusion = 2.0 * lam / (du * du)
+    if n1 > 1:
+        diffusion += 2.0 * lam / (dth1 * dth1)
+    if n2 > 1:
+        diffusion += 2.0 * lam / (dth2 * dth2)
+    steps = 0
+    dt = 0.0
+    while t < t_end and steps < max_steps:
+        coupling(m1_p[1], h_table, y, alpha, vol_theta, f_work, A_work)
+        rate = positivity_rate(A_work, lam, du, u[0], u[u.size - 1], dth1, th1_face, dth2,
+                               th2_face)
+        rate_nl = nonlocal_rate(m1_p, s0_table, s2_table, alpha, vol_theta, y.size)
+        if not (math.isfinite(rate) and math.isfinite(rate_nl)):
+            return t, steps, 0, dt, 1
+        if math.isfinite(dt_max):
+            dt = dt_max
+        else:
+            dt = cfl / max(rate - diffusion, 1e-300)
+        dt = min(dt, cfl / max(rate_nl, 1e-300))
+        remaining = t_end - t
+        last = False
+        if dt >= remaining:
+            dt = remaining
+            last = True
+        elif 2.0 * dt > remaining:
+            dt = 0.5 * remaining
+        implicit_split_step(p, dt, A_work, lam, u, du, dth1, th1_face, dth2, th2_face, line, v,
+                            lower, diag, upper, cprime)
+        u_moments3(p, u, du, m1_p)
+        t = t_end if last else t + dt
+        steps += 1
+    return t, steps, 0, dt, 0

@@ -49,7 +49,11 @@ then :math:`f_i` and :math:`A(\theta)` are O(n N_θ^d) sums over a stored table 
 Time stepping
 -------------
 SSP Runge–Kutta (:mod:`solvers.steppers`) with the nonlocal coupling re-evaluated at every
-stage.  Δt = cfl / rate(A) from the positivity bound at the start of each step, re-checked at
+stage, or (``stepper = "implicit-split"``) a linearly-implicit Lie splitting: the coupling is
+frozen at p^n and (I − Δt L_axis) is inverted line by line (tridiagonal M-matrices whose
+columns sum to one), which keeps mass, positivity and the frozen Gibbs state for every Δt and
+removes the diffusive bound 2λ/h²; Δt is then limited by the advective part of the bound (and
+``dt_max``), at first order in time.  Δt = cfl / rate(A) from the positivity bound at the start of each step, re-checked at
 every stage (a stage that would violate it rejects the step), and shortened to land exactly on
 each output time.  For diffusion-limited steps Δt ≈ cfl·h²/(2λ(d+1)), so the time error
 O(Δt^q) is far below the O(h²) spatial error for every stepper offered.
@@ -66,7 +70,13 @@ from fokkerplanck.models import NoisyGDModel, u_moments
 from . import _fv_kernels as kern
 from .steppers import STEPPERS, ShuOsher
 
-__all__ = ["FiniteVolumeScheme", "FVState", "sg_flux_reference", "rhs_reference"]
+__all__ = ["FiniteVolumeScheme", "FVState", "sg_flux_reference", "rhs_reference", "IMPLICIT",
+           "STEPPER_NAMES"]
+
+#: the linearly-implicit, dimension-split stepper (:func:`solvers._fv_kernels.implicit_split_step`)
+IMPLICIT = "implicit-split"
+#: every time-stepping choice of ``[solver] stepper``
+STEPPER_NAMES = (*STEPPERS, IMPLICIT)
 
 
 @dataclass
@@ -127,26 +137,32 @@ class FiniteVolumeScheme:
     grid : BoxGrid
         Axes (θ₁[, θ₂], u); d = 1 or 2.
     stepper : str
-        Key of :data:`solvers.steppers.STEPPERS`.
+        Key of :data:`solvers.steppers.STEPPERS`, or ``"implicit-split"``.
     cfl : float
-        Fraction (0, 1] of the positivity bound used for Δt.
+        Fraction (0, 1] of the positivity bound used for Δt (of its advective part for the
+        implicit stepper).
+    dt_max : float
+        Upper limit of Δt (matters for the implicit stepper, whose bound can be large).
     """
 
     model: NoisyGDModel
     grid: BoxGrid
     stepper: str = "ssprk2"
     cfl: float = 0.9
-    _tableau: ShuOsher = field(init=False, repr=False)
+    dt_max: float = np.inf
+    _tableau: ShuOsher | None = field(init=False, repr=False)
 
     def __post_init__(self):
         d = self.model.dim
         if d not in (1, 2) or self.grid.ndim != d + 1:
             raise ValueError("the finite-volume scheme needs d = 1 or 2 and a (d+1)-D grid")
-        if self.stepper not in STEPPERS:
+        if self.stepper not in STEPPER_NAMES:
             raise ValueError(f"unknown stepper {self.stepper!r}")
         if not 0 < self.cfl <= 1:
             raise ValueError("cfl must be in (0, 1]")
-        self._tableau = STEPPERS[self.stepper]
+        if not self.dt_max > 0:
+            raise ValueError("dt_max must be > 0")
+        self._tableau = STEPPERS.get(self.stepper)
         g = self.grid
         n1 = g.cells[0]
         n2 = g.cells[1] if d == 2 else 1
@@ -154,6 +170,10 @@ class FiniteVolumeScheme:
         self.kernel_shape = (n1, n2, nu)
         h = self.model.h_table(g)
         self.h_table = np.ascontiguousarray(h.reshape(self.model.data.n, n1, n2))
+        x2 = (self.model.data.x ** 2).sum(axis=1)
+        dh = self.model.dh_table(g).reshape(self.model.data.n, n1, n2)
+        self.s0_table = np.ascontiguousarray((self.h_table ** 2).sum(axis=0))
+        self.s2_table = np.ascontiguousarray((dh ** 2 * x2[:, None, None]).sum(axis=0))
         self.y = np.ascontiguousarray(self.model.data.y)
         self.vol_theta = float(np.prod(g.spacing[:-1]))
         u = g.centres[-1]
@@ -180,9 +200,9 @@ class FiniteVolumeScheme:
         n = self.model.data.n
         self._s1 = np.empty(self.kernel_shape)
         self._s2 = np.empty(self.kernel_shape)
-        self._m1 = np.empty((n1, n2))
-        self._m1_s1 = np.empty((n1, n2))
-        self._m1_s2 = np.empty((n1, n2))
+        self._m1 = np.empty((3, n1, n2))  # u-moments q = 0, 1, 2 of p, s1, s2
+        self._m1_s1 = np.empty((3, n1, n2))
+        self._m1_s2 = np.empty((3, n1, n2))
         self._f = np.empty(n)
         self._A = np.empty((n1, n2))
         self._flux1 = np.empty((n2, nu))
@@ -190,6 +210,8 @@ class FiniteVolumeScheme:
         self._flux2_hi = np.empty(nu)
         self._flux_u = np.empty(nu + 1)
         self._expcu = np.empty(nu)
+        longest = max(self.kernel_shape)
+        self._line_work = tuple(np.empty(longest) for _ in range(6))
 
     # ------------------------------------------------------------------ state
     def initial_state(self, mean, std, t0: float = 0.0) -> FVState:
@@ -216,15 +238,22 @@ class FiniteVolumeScheme:
         p = self._view(np.ascontiguousarray(density, float))
         _, A = self.coupling(p.reshape(self.grid.shape))
         out = np.empty_like(p)
-        m1 = np.empty(A.shape)
-        self._stage(p, p, out, 0.0, 1.0, 1.0, A, m1)
+        mom = np.empty((3, *A.shape))
+        self._stage(p, p, out, 0.0, 1.0, 1.0, A, mom)
         return (out - p).reshape(self.grid.shape)
 
-    def _stage(self, p_old, p_in, out, a, b, dt, A, m1_out):
+    def _stage(self, p_old, p_in, out, a, b, dt, A, mom_out):
         kern.sg_stage(p_old, p_in, out, a, b, dt, A, self.model.lam, self.u, self.du, self.eu,
                       self.dth1, self.th1_face, self.e1, self.dth2, self.th2_face, self.e2,
                       self._flux1, self._flux2_lo, self._flux2_hi, self._flux_u, self._expcu,
-                      m1_out)
+                      mom_out)
+
+    def nonlocal_rate(self, density) -> float:
+        """(2α²/n) tr H(p): the explicit coupling needs Δt times this ≲ 1."""
+        mom = np.empty((3, *self.kernel_shape[:2]))
+        kern.u_moments3(self._view(density), self.u, self.du, mom)
+        return kern.nonlocal_rate(mom, self.s0_table, self.s2_table, float(self.model.alpha),
+                                  self.vol_theta, self.model.data.n)
 
     def max_stable_dt(self, density) -> float:
         """The positivity bound 1/rate(A) of a forward Euler step from ``density``."""
@@ -241,11 +270,23 @@ class FiniteVolumeScheme:
         non-finite (the state is then left at the last good step).
         """
         p = self._view(state.density)
-        self._m1[...] = u_moments(p, self.grid, 1)
+        kern.u_moments3(p, self.u, self.du, self._m1)
+        if self._tableau is None:
+            t, steps, rejected, dt, status = kern.advance_implicit(
+                p, self._m1, float(state.t), float(t_end), int(max_steps), float(self.cfl),
+                float(self.dt_max), self.h_table, self.s0_table, self.s2_table, self.y,
+                float(self.model.alpha),
+                self.vol_theta, float(self.model.lam), self.u, self.du, self.dth1,
+                self.th1_face, self.dth2, self.th2_face, self._f, self._A, *self._line_work)
+            state.t = t
+            state.steps += steps
+            state.last_dt = dt
+            return status
         a, b = self._tableau.arrays()
         t, steps, rejected, dt, status = kern.advance(
             p, self._s1, self._s2, self._m1, self._m1_s1, self._m1_s2, float(state.t),
-            float(t_end), int(max_steps), a, b, float(self.cfl), self.h_table, self.y,
+            float(t_end), int(max_steps), a, b, float(self.cfl), self.h_table, self.s0_table,
+            self.s2_table, self.y,
             float(self.model.alpha), self.vol_theta, float(self.model.lam), self.u, self.du,
             self.eu, self.dth1, self.th1_face, self.e1, self.dth2, self.th2_face, self.e2,
             self._f, self._A, self._flux1, self._flux2_lo, self._flux2_hi, self._flux_u,

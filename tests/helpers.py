@@ -14,9 +14,9 @@ def dataset(d):
 
 
 def scheme(d, cells, activation="tanh", alpha=2.0, lam=0.5, half_width=6.0, stepper="ssprk2",
-           cfl=0.9):
+           cfl=0.9, dt_max=np.inf):
     x, y = dataset(d)
     model = NoisyGDModel(Data(x, y), activation, alpha, lam)
     cells = [cells] * (d + 1) if np.isscalar(cells) else cells
     grid = BoxGrid.for_state(d, cells, half_width)
-    return FiniteVolumeScheme(model, grid, stepper, cfl)
+    return FiniteVolumeScheme(model, grid, stepper, cfl, dt_max)

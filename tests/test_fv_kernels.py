@@ -61,9 +61,9 @@ def test_discrete_gibbs_state_is_exactly_stationary_for_frozen_potential(d, rng)
     p = np.ascontiguousarray(s.model.gibbs_density(f, s.grid))
     A = s.model.coupling(f, s.grid).reshape(s.kernel_shape[:2])
     out = np.empty(s.kernel_shape)
-    m1 = np.empty(A.shape)
+    mom = np.empty((3, *A.shape))
     pk = p.reshape(s.kernel_shape)
-    s._stage(pk, pk, out, 0.0, 1.0, 1.0, A, m1)
+    s._stage(pk, pk, out, 0.0, 1.0, 1.0, A, mom)
     resid = out - pk
     flux_scale = s.model.lam / s.grid.spacing.min() ** 2 * p.max()
     assert np.max(np.abs(resid)) < 1e-13 * flux_scale
@@ -124,3 +124,25 @@ def test_exp_recurrence_matches_exp_and_saturates_in_the_right_direction(nu, c):
     assert np.all(got[~finite] == np.where(np.isinf(want[~finite]), np.inf, got[~finite]))
     assert np.all(got[want == 0] <= 1e-300)
     assert not np.isnan(got).any()
+
+
+@pytest.mark.parametrize("d", [1, 2])
+def test_fused_moments_of_the_stage_output(d, rng):
+    s = scheme(d, [9] * (d + 1))
+    p = np.ascontiguousarray(rng.uniform(0, 1, s.kernel_shape))
+    _, A = s.coupling(p.reshape(s.grid.shape))
+    out = np.empty_like(p)
+    mom = np.empty((3, *A.shape))
+    s._stage(p, p, out, 0.0, 1.0, 1e-3, A, mom)
+    for q in range(3):
+        want = (out * s.u ** q).sum(axis=-1) * s.du
+        assert np.allclose(mom[q], want, rtol=1e-13, atol=1e-16)
+
+
+def test_nonlocal_rate_is_the_ntk_trace(rng):
+    """(2α²/n) tr H(p) from the fused moments equals the trace of the model's Gram matrix."""
+    s = scheme(2, [10, 11, 12], alpha=3.0)
+    p = np.ascontiguousarray(rng.uniform(0, 1, s.grid.shape))
+    gram = s.model.ntk_gram(p, s.grid)
+    want = 2 * 3.0 ** 2 / s.model.data.n * np.trace(gram)
+    assert np.isclose(s.nonlocal_rate(p), want, rtol=1e-12)
