@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
-from .errors import FokkerPlanckError, UserInputError
+from .errors import FokkerPlanckError, Interrupted, UserInputError
 
 __all__ = ["main", "build_parser"]
 
@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     p = sub.add_parser("solve", help="solve a PDE and write an HDF5 file")
     _add_common(p)
+    p.add_argument("--resume", metavar="OUT.h5",
+                   help="continue the run in OUT.h5 from its last complete snapshot")
     p = sub.add_parser("simulate", help="train the finite-width network (particles)")
     _add_common(p)
     p = sub.add_parser("compare", help="compare a PDE result with a particle result")
@@ -54,19 +56,32 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _cmd_solve(args) -> int:
+def _resolve_run(args):
+    """(config, output path, resume flag) from CONFIG, --set, -o and --resume."""
     from .config import load_config
-    from .run import solve
+    from .run import stored_config
 
+    if args.resume:
+        if args.output and Path(args.output) != Path(args.resume):
+            raise UserInputError("give either -o or --resume (the resumed file is the output)")
+        output = Path(args.resume)
+        if args.config is None:
+            config = stored_config(output)
+            if args.overrides:
+                config = config.replace(args.overrides)
+        else:
+            config = load_config(args.config, args.overrides)
+        return config, output, True
     config = load_config(args.config, args.overrides)
     output = Path(args.output) if args.output else Path(config.output.path)
-    progress = False if args.quiet else None
-    try:
-        result = solve(config, output, progress=progress)
-    except KeyboardInterrupt:
-        print(f"fokkerplanck: interrupted; complete snapshots are kept in {output}",
-              file=sys.stderr)
-        return 130
+    return config, output, False
+
+
+def _cmd_solve(args) -> int:
+    from .run import solve
+
+    config, output, resume = _resolve_run(args)
+    result = solve(config, output, progress=False if args.quiet else None, resume=resume)
     if not args.quiet:
         d = result.diagnostics
         print(f"wrote {output}: {len(result.time)} snapshots to t = {result.time[-1]:g}, "
@@ -116,6 +131,9 @@ def main(argv=None) -> int:
         return COMMANDS[args.command](args)
     except FokkerPlanckError as exc:
         print(f"fokkerplanck: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except Interrupted as exc:
+        print(f"fokkerplanck: {exc.message}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("fokkerplanck: interrupted", file=sys.stderr)

@@ -153,6 +153,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
                      doc="fraction of the positivity time-step bound used"),
         "dt_max": Field("float", None, check=positive,
                         doc="largest time step (useful with implicit-split)"),
+        "dt": Field("float", None, check=positive,
+                    doc="force this fixed time step, unchecked (experiments; guards stop "
+                        "the run with exit code 3 if it is unstable)"),
     },
     "output": {
         "path": Field("str", "solution.h5", doc="HDF5 output file"),

@@ -22,3 +22,13 @@ class InstabilityError(FokkerPlanckError, RuntimeError):
     """A guard on positivity, mass or finiteness tripped during a run (exit code 3)."""
 
     exit_code = 3
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C honoured at a safe point: every complete snapshot is on disk (exit code 130)."""
+
+    exit_code = 130
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message

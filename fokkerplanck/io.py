@@ -10,9 +10,14 @@ Layout of a finite-volume run of PDE (3.4) (names are a contract with users' scr
     /data/x (n, d), /data/y (n,)             the training set
     attributes of /: config (resolved TOML text), version, problem, method, created
 
-Every row is appended to all datasets first and to ``/time`` last, then the file is flushed,
-so a run stopped at any point leaves a file in which the first ``len(/time)`` rows of every
-dataset are complete snapshots; :func:`read_result` reads exactly those.
+Crash safety.  The file is created under ``<path>.partial`` and renamed to ``<path>`` only
+once its first snapshot is complete, so ``<path>`` never exists half-made.  Every later row is
+appended to all datasets first and to ``/time`` last, then the file is flushed, so a run
+stopped at any point — SIGKILL included — leaves a file in which the first ``len(/time)``
+rows of every dataset are complete snapshots; :func:`read_result` reads exactly those and
+:meth:`Recorder.resume` truncates the rest away.  The file is written with HDF5's default
+(earliest) format: with ``libver="latest"`` a killed writer leaves the superblock marked
+"open for write" and ordinary readers refuse the file until ``h5clear`` is run (measured).
 """
 from __future__ import annotations
 
@@ -27,7 +32,17 @@ import numpy as np
 from . import __version__
 from .errors import UserInputError
 
-__all__ = ["Recorder", "read_result", "check_writable"]
+__all__ = ["Recorder", "read_result", "check_writable", "snapshot_count"]
+
+
+def snapshot_count(f: h5py.File) -> int:
+    """Number of complete snapshots of an open file: the length of ``/time``."""
+    return f["time"].shape[0]
+
+
+def _write_error(path, exc) -> UserInputError:
+    reason = str(exc).split("\n")[0] or exc.__class__.__name__
+    return UserInputError(f"[output] path {str(path)!r}: writing failed ({reason}; disk full?)")
 
 
 def check_writable(path: str | Path) -> Path:
@@ -67,7 +82,23 @@ class Recorder:
                  fields: Mapping[str, tuple], static: Mapping[str, np.ndarray] = (),
                  attrs: Mapping[str, Any] = ()):
         self.path = Path(path)
-        self._file = h5py.File(self.path, "w", libver="latest")
+        self._partial = self.path.with_name(self.path.name + ".partial")
+        try:
+            self._file = h5py.File(self._partial, "w")
+            self._write_header(config_text, grid, fields, static, attrs)
+        except OSError as exc:
+            self._discard()
+            raise _write_error(self.path, exc) from None
+        self._pending = True  # renamed to self.path after the first complete snapshot
+
+    def _discard(self):
+        try:
+            if getattr(self, "_file", None) is not None and self._file.id.valid:
+                self._file.close()
+        finally:
+            self._partial.unlink(missing_ok=True)
+
+    def _write_header(self, config_text, grid, fields, static, attrs):
         f = self._file
         f.attrs["config"] = config_text
         f.attrs["version"] = __version__
@@ -85,26 +116,79 @@ class Recorder:
         f.create_dataset("time", shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
         f.flush()
 
+    @classmethod
+    def resume(cls, path) -> "Recorder":
+        """Reopen a file for appending, dropping rows beyond its last complete snapshot."""
+        self = cls.__new__(cls)
+        self.path = Path(path)
+        self._partial = self.path.with_name(self.path.name + ".partial")
+        self._pending = False
+        try:
+            self._file = h5py.File(self.path, "r+")
+        except OSError as exc:
+            raise UserInputError(f"--resume {str(path)!r} cannot be opened as an output file "
+                                 f"({str(exc).splitlines()[0]})") from None
+        f = self._file
+        if "time" not in f:
+            self._file.close()
+            raise UserInputError(f"--resume {str(path)!r} is not a fokkerplanck output file")
+        count = snapshot_count(f)
+        self._fields = {}
+
+        def collect(name, obj):
+            if (isinstance(obj, h5py.Dataset) and name != "time" and obj.maxshape
+                    and obj.maxshape[0] is None):
+                self._fields[name] = obj.shape[1:]
+                if obj.shape[0] != count:
+                    obj.resize(count, axis=0)
+
+        f.visititems(collect)
+        f.flush()
+        return self
+
     @property
     def count(self) -> int:
         """Number of complete snapshots written."""
-        return self._file["time"].shape[0]
+        return snapshot_count(self._file)
+
+    def last(self) -> dict[str, np.ndarray]:
+        """Every per-snapshot field of the last complete snapshot, and ``time``."""
+        k = self.count - 1
+        row = {name: self._file[name][k] for name in self._fields}
+        row["time"] = self._file["time"][k]
+        return row
+
+    def column(self, name: str) -> np.ndarray:
+        """All complete rows of one per-snapshot dataset."""
+        return self._file[name][: self.count]
 
     def append(self, t: float, values: Mapping[str, Any]) -> None:
         """Write one snapshot: every field of ``values`` first, ``/time`` last, then flush."""
-        f = self._file
-        k = self.count
-        for name in self._fields:
-            ds = f[name]
-            ds.resize(k + 1, axis=0)
-            ds[k] = values[name]
-        f["time"].resize(k + 1, axis=0)
-        f["time"][k] = t
-        f.flush()
+        try:
+            f = self._file
+            k = self.count
+            for name in self._fields:
+                ds = f[name]
+                ds.resize(k + 1, axis=0)
+                ds[k] = values[name]
+            f["time"].resize(k + 1, axis=0)
+            f["time"][k] = t
+            f.flush()
+            if self._pending:  # first complete snapshot: make the file visible atomically
+                f.close()
+                os.replace(self._partial, self.path)
+                self._file = h5py.File(self.path, "r+")
+                self._pending = False
+        except OSError as exc:
+            self.close()
+            raise _write_error(self.path, exc) from None
 
     def close(self) -> None:
+        """Close the file; a file that never received a snapshot is removed."""
         if self._file.id.valid:
             self._file.close()
+        if self._pending:
+            self._partial.unlink(missing_ok=True)
 
     def __enter__(self):
         return self
@@ -117,7 +201,7 @@ def read_result(path: str | Path) -> dict[str, Any]:
     """Read every complete snapshot of an output file into a nested dict of arrays."""
     out: dict[str, Any] = {}
     with h5py.File(path, "r") as f:
-        count = f["time"].shape[0]
+        count = snapshot_count(f)
 
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):

@@ -8,6 +8,8 @@ and Ctrl-C stay responsive) → guards → diagnostics → append one snapshot t
 from __future__ import annotations
 
 import math
+import signal
+import threading
 import time as _time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,12 +19,13 @@ import numpy as np
 
 from .config import Config, load_config
 from .data import Data, data_from_config
-from .errors import InstabilityError, UserInputError
+from .errors import InstabilityError, Interrupted, UserInputError
 from .grids import BoxGrid
 from .io import Recorder, check_writable
 from .models import NoisyGDModel
 
-__all__ = ["Result", "solve", "save_times", "build_noisy_gd", "SOLVERS"]
+__all__ = ["Result", "solve", "save_times", "build_noisy_gd", "SOLVERS", "march", "StopFlag",
+           "check_state", "open_for_resume", "stored_config", "resume_hint"]
 
 #: snapshot quantities of PDE (3.4), in file order
 NOISY_GD_DIAGNOSTICS = ("loss", "mass", "min_density", "kl", "free_energy", "ntk_lambda_min")
@@ -48,6 +51,20 @@ def save_times(t_end: float, save_every: float) -> np.ndarray:
     times = save_every * np.arange(k + 1)
     times = times[times < t_end * (1 - 1e-12)]
     return np.append(times, t_end)
+
+
+#: largest grid accepted (about 10 GB of working arrays)
+MAX_CELLS = 2 * 10 ** 8
+#: largest number of snapshots accepted
+MAX_SNAPSHOTS = 10 ** 6
+
+
+def check_snapshot_count(config: Config) -> None:
+    """Refuse t_end/save_every ratios that would write an absurd number of snapshots."""
+    count = config.time.t_end / config.time.save_every
+    if count > MAX_SNAPSHOTS:
+        raise UserInputError(f"[time] save_every = {config.time.save_every:g} gives "
+                             f"{count:.3g} snapshots up to t_end; at most {MAX_SNAPSHOTS:.0e}")
 
 
 def _vector(section: str, key: str, value, length: int) -> np.ndarray:
@@ -84,6 +101,10 @@ def build_noisy_gd(config: Config) -> NoisyGDProblem:
                              f"d = {d}, got {len(cells)}")
     if min(cells) < 3:
         raise UserInputError(f"[grid] cells must be >= 3 per axis (got {cells})")
+    if math.prod(cells) > MAX_CELLS:
+        raise UserInputError(f"[grid] cells {cells} make {math.prod(cells):.3g} cells; at most "
+                             f"{MAX_CELLS:.0e} fit in memory")
+    check_snapshot_count(config)
     half_width = _vector("grid", "half_width", config.grid.half_width, d + 1)
     mean = _vector("initial", "mean", config.initial.mean, d + 1)
     std = _vector("initial", "std", config.initial.std, d + 1)
@@ -117,72 +138,214 @@ class _Progress:
         self._bar.close()
 
 
-def _check_state(t: float, density: np.ndarray, mass: float, mass0: float) -> None:
-    """Invariant guards: finite, non-negative (beyond round-off), mass conserved."""
-    if not np.isfinite(density).all():
-        raise InstabilityError(f"non-finite density at t = {t:.6g}: the time step exceeded "
-                               "the stability bound or the drift blew up")
+class StopFlag:
+    """Turn the first Ctrl-C (SIGINT) into a request honoured at the next safe point.
+
+    The driver checks :attr:`requested` between compiled chunks and after each snapshot; a
+    second Ctrl-C restores Python's default behaviour (immediate KeyboardInterrupt).
+    Outside the main thread this is a no-op.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self._old = None
+
+    def _handler(self, signum, frame):
+        self.requested = True
+        signal.signal(signal.SIGINT, self._old)
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            self._old = signal.signal(signal.SIGINT, self._handler)
+        return self
+
+    def __exit__(self, *exc):
+        if self._old is not None:
+            signal.signal(signal.SIGINT, self._old)
+
+
+#: relative tolerance of the free-energy guard (Q may not rise by more between snapshots)
+FREE_ENERGY_TOLERANCE = 1e-9
+#: relative tolerance of the mass guard
+MASS_TOLERANCE = 1e-10
+
+
+def check_state(t: float, density: np.ndarray, mass: float, mass0: float,
+                free_energy: float | None = None, previous: float | None = None,
+                hint: str = "") -> None:
+    """Invariant guards: finite, non-negative beyond round-off, mass kept, Q not rising.
+
+    Raises :class:`InstabilityError` (exit code 3) naming the time, the quantity and the
+    likely cause; called *before* a snapshot is written, so nothing bad reaches the file.
+    """
+    cause = hint or "the time step exceeded the stability bound"
+    if not np.isfinite(density).all() or not np.isfinite(mass):
+        raise InstabilityError(f"non-finite density at t = {t:.6g}: {cause}")
     scale = float(np.abs(density).max())
     if density.min() < -1e-12 * scale:
-        raise InstabilityError(f"negative density {density.min():.3g} at t = {t:.6g}: the time "
-                               "step exceeded the positivity bound (lower [solver] cfl)")
-    if abs(mass - mass0) > 1e-10 * abs(mass0):
-        raise InstabilityError(f"mass drifted from {mass0:.15g} to {mass:.15g} at t = {t:.6g}")
+        raise InstabilityError(f"negative density {density.min():.3g} at t = {t:.6g}: {cause}")
+    if abs(mass - mass0) > MASS_TOLERANCE * abs(mass0):
+        raise InstabilityError(f"mass drifted from {mass0:.15g} to {mass:.15g} at "
+                               f"t = {t:.6g}: {cause}")
+    if free_energy is not None and previous is not None and (
+            not np.isfinite(free_energy)
+            or free_energy > previous + FREE_ENERGY_TOLERANCE * max(1.0, abs(previous))):
+        raise InstabilityError(f"free energy rose from {previous:.12g} to {free_energy:.12g} "
+                               f"at t = {t:.6g}: {cause}")
 
 
-def _solve_noisy_gd(config: Config, output: Path | None, progress: bool | None) -> Result:
+#: keys that may differ between a run and its resumption
+RESUMABLE_CHANGES = {("time", "t_end"), ("output", "path")}
+
+
+def _config_differences(stored: Config, given: Config) -> list[str]:
+    """Keys whose values differ, ignoring those a resumed run may change."""
+    a, b = stored.to_dict(), given.to_dict()
+    diffs = []
+    for section in sorted(set(a) | set(b)):
+        for key in sorted(set(a.get(section, {})) | set(b.get(section, {}))):
+            if (section, key) in RESUMABLE_CHANGES:
+                continue
+            if a.get(section, {}).get(key) != b.get(section, {}).get(key):
+                diffs.append(f"[{section}] {key}")
+    return diffs
+
+
+def stored_config(path: Path) -> Config:
+    """The resolved configuration stored in an output file."""
+    import h5py
+
+    if not Path(path).is_file():
+        raise UserInputError(f"{str(path)!r} does not exist")
+    try:
+        with h5py.File(path, "r") as f:
+            text = f.attrs["config"]
+    except (OSError, KeyError):
+        raise UserInputError(f"{str(path)!r} is not a fokkerplanck output file") from None
+    return load_config(text=text if isinstance(text, str) else text.decode())
+
+
+def open_for_resume(path: Path, config: Config) -> Recorder:
+    """Reopen ``path`` for appending after checking ``config`` against the stored one."""
+    diffs = _config_differences(stored_config(path), config)
+    if diffs:
+        raise UserInputError(f"--resume {str(path)!r} was made with a different configuration "
+                             f"({', '.join(diffs[:3])} differ)")
+    recorder = Recorder.resume(path)
+    if recorder.count == 0:
+        recorder.close()
+        raise UserInputError(f"--resume {str(path)!r} holds no complete snapshot")
+    return recorder
+
+
+def march(times, t_start: float, advance, record, progress, label: str, stop: StopFlag,
+          where: Callable[[], str]) -> None:
+    """The save loop shared by the solvers: advance to each save time > t_start, record it.
+
+    ``advance(t_next) -> t`` makes progress towards ``t_next`` and returns the time reached
+    (it may stop short, so that the bar moves and Ctrl-C is honoured between chunks);
+    ``record(t)`` checks and writes one snapshot; ``where()`` describes what was kept.
+    """
+    bar = _Progress(t_start, times[-1], progress, label)
+    try:
+        t = t_start
+        for t_next in times[times > t_start]:
+            while t < t_next:
+                t = advance(t_next)
+                bar.update(t)
+                if stop.requested:
+                    raise Interrupted(f"interrupted at t = {t:.6g}; {where()}")
+            record(t_next)
+            if stop.requested:
+                raise Interrupted(f"interrupted at t = {t_next:.6g}; {where()}")
+    finally:
+        bar.close()
+
+
+def resume_hint(output: Path | None, recorder, verb: str) -> Callable[[], str]:
+    """The one-line 'what was kept and how to continue' message of an interrupted run."""
+    def where():
+        if output is None or recorder is None:
+            return "nothing was saved (no output file)"
+        return (f"{recorder.count} complete snapshots kept in {output}; continue with: "
+                f"fokkerplanck {verb} --resume {output}")
+    return where
+
+
+def _solve_noisy_gd(config: Config, output: Path | None, progress: bool | None,
+                    resume: bool = False) -> Result:
     from solvers.finite_volume import FiniteVolumeScheme
 
     prob = build_noisy_gd(config)
-    if output is not None:
+    if output is not None and not resume:
         check_writable(output)
     dt_max = config.solver.dt_max if config.solver.dt_max is not None else np.inf
+    dt_fixed = config.solver.dt if config.solver.dt is not None else 0.0
     scheme = FiniteVolumeScheme(prob.model, prob.grid, config.solver.stepper, config.solver.cfl,
-                                dt_max)
-    state = scheme.initial_state(prob.mean, prob.std)
+                                dt_max, dt_fixed)
     times = save_times(config.time.t_end, config.time.save_every)
     model, grid = prob.model, prob.grid
-    fields = {"density": grid.shape, "prediction": (prob.data.n,)}
-    fields.update({f"diagnostics/{name}": () for name in NOISY_GD_DIAGNOSTICS})
-    history: dict[str, list] = {name: [] for name in (*NOISY_GD_DIAGNOSTICS, "prediction")}
+    names = (*NOISY_GD_DIAGNOSTICS, "prediction")
+    history: dict[str, list] = {name: [] for name in names}
+    state = scheme.initial_state(prob.mean, prob.std)
     recorder = None
-    if output is not None:
-        recorder = Recorder(
-            output, config.to_toml(),
-            grid={name: c for name, c in zip(grid.names, grid.centres)},
-            fields=fields, static={"data/x": prob.data.x, "data/y": prob.data.y},
-            attrs={"problem": "noisy-gd", "method": "finite-volume"})
-    mass0 = grid.integrate(state.density)
+    if resume:
+        recorder = open_for_resume(output, config)
+        last = recorder.last()
+        state.t = float(last["time"])
+        state.density = np.ascontiguousarray(last["density"], dtype=float)
+        state.shrink = float(last["solver/shrink"])
+        state.steps = int(last["solver/steps"])
+        for name in NOISY_GD_DIAGNOSTICS:
+            history[name] = list(recorder.column(f"diagnostics/{name}"))
+        history["prediction"] = list(recorder.column("prediction"))
+        mass0 = history["mass"][0]
+    else:
+        mass0 = grid.integrate(state.density)
+        if output is not None:
+            fields = {"density": grid.shape, "prediction": (prob.data.n,),
+                      "solver/shrink": (), "solver/steps": ()}
+            fields.update({f"diagnostics/{name}": () for name in NOISY_GD_DIAGNOSTICS})
+            recorder = Recorder(
+                output, config.to_toml(),
+                grid={name: c for name, c in zip(grid.names, grid.centres)},
+                fields=fields, static={"data/x": prob.data.x, "data/y": prob.data.y},
+                attrs={"problem": "noisy-gd", "method": "finite-volume"})
+    hint = ("the forced [solver] dt exceeds the stability bound" if dt_fixed > 0
+            else "the time step exceeded the stability bound")
 
     def record(t):
         diag = model.diagnostics(state.density, grid)
-        _check_state(t, state.density, diag["mass"], mass0)
-        for name in history:
+        previous = history["free_energy"][-1] if history["free_energy"] else None
+        check_state(t, state.density, diag["mass"], mass0, diag["free_energy"], previous, hint)
+        for name in names:
             history[name].append(diag[name])
         if recorder is not None:
-            row = {"density": state.density, "prediction": diag["prediction"]}
+            row = {"density": state.density, "prediction": diag["prediction"],
+                   "solver/shrink": state.shrink, "solver/steps": state.steps}
             row.update({f"diagnostics/{k}": diag[k] for k in NOISY_GD_DIAGNOSTICS})
             recorder.append(t, row)
 
     cells = int(np.prod(grid.shape))
     chunk = max(1, int(4e6 // cells))  # ~ 0.05-0.2 s of work between progress updates
+
+    def advance(t_next):
+        status = scheme.advance(state, t_next, max_steps=chunk)
+        if status != 0:
+            raise InstabilityError(f"the drift became non-finite at t = {state.t:.6g}: {hint}")
+        return state.t
+
     wall0 = _time.perf_counter()
-    bar = _Progress(times[0], times[-1], progress, "solve")
     try:
-        record(times[0])
-        for t_next in times[1:]:
-            while state.t < t_next:
-                status = scheme.advance(state, t_next, max_steps=chunk)
-                if status != 0:
-                    raise InstabilityError(f"the drift became non-finite at t = {state.t:.6g} "
-                                           "(blow-up of the nonlocal coupling)")
-                bar.update(state.t)
-            record(t_next)
+        with StopFlag() as stop:
+            if not resume:
+                record(times[0])
+            march(times, state.t, advance, record, progress, "solve", stop,
+                  resume_hint(output, recorder, "solve"))
     finally:
-        bar.close()
         if recorder is not None:
             recorder.close()
-    return Result(config=config, time=times,
+    return Result(config=config, time=np.array(times[:len(history["loss"])]),
                   diagnostics={k: np.array(history[k]) for k in NOISY_GD_DIAGNOSTICS},
                   prediction=np.array(history["prediction"]), density=state.density,
                   grid=grid, path=output,
@@ -190,27 +353,49 @@ def _solve_noisy_gd(config: Config, output: Path | None, progress: bool | None) 
                          "wall_time": _time.perf_counter() - wall0})
 
 
-#: (model kind, method) -> runner(config, output path or None, progress) -> Result
-SOLVERS: dict[tuple[str, str], Callable[[Config, Path | None, bool | None], Result]] = {
+#: (model kind, method) -> runner(config, output path or None, progress, resume) -> Result
+SOLVERS: dict[tuple[str, str], Callable[..., Result]] = {
     ("noisy-gd", "finite-volume"): _solve_noisy_gd,
 }
 
 
 def solve(config: Config | str | Path | None = None, output: str | Path | None = "config",
-          progress: bool | None = False) -> Result:
+          progress: bool | None = False, resume: bool = False) -> Result:
     """Solve the problem a configuration describes.
 
     Parameters
     ----------
     config : Config, path or None
-        A validated :class:`~fokkerplanck.config.Config`, a TOML path, or None for the
-        built-in default example.
+        A validated :class:`~fokkerplanck.config.Config`, a TOML path, or None: the built-in
+        default example (or, with ``resume``, the configuration stored in ``output``).
     output : path, None or "config"
         HDF5 output path; ``"config"`` (default) uses ``[output] path``; None writes nothing.
     progress : bool or None
         Show a progress bar (None: only on a terminal).
+    resume : bool
+        Continue the run stored in ``output`` from its last complete snapshot.  A given
+        ``config`` must match the stored one except for ``[time] t_end`` and
+        ``[output] path``.  The continuation takes the same time steps as an uninterrupted
+        run, so its result is the same.
+
+    Raises
+    ------
+    UserInputError
+        Bad configuration, data or output path (before anything is computed).
+    InstabilityError
+        A guard tripped (nothing non-finite or negative is written).
+    Interrupted
+        Ctrl-C, honoured at a safe point (a KeyboardInterrupt subclass).
     """
-    if not isinstance(config, Config):
+    if resume:
+        if output is None or (isinstance(output, str) and output == "config"):
+            raise UserInputError("resume needs the output file to continue")
+        output = Path(output)
+        if config is None:
+            config = stored_config(output)
+    if config is None:
+        config = load_config()
+    elif not isinstance(config, Config):
         config = load_config(config)
     if isinstance(output, str) and output == "config":
         output = config.output.path
@@ -219,4 +404,4 @@ def solve(config: Config | str | Path | None = None, output: str | Path | None =
     if key not in SOLVERS:
         raise UserInputError(f"[solver] method {key[1]!r} is not available for "
                              f"[model] kind {key[0]!r}")
-    return SOLVERS[key](config, output, progress)
+    return SOLVERS[key](config, output, progress, resume)

@@ -88,6 +88,7 @@ class FVState:
     steps: int = 0
     rejected: int = 0
     last_dt: float = 0.0
+    shrink: float = 1.0  # step-size controller state (see solvers._fv_kernels.advance)
 
 
 def _bernoulli_ref(v):
@@ -143,6 +144,8 @@ class FiniteVolumeScheme:
         implicit stepper).
     dt_max : float
         Upper limit of Δt (matters for the implicit stepper, whose bound can be large).
+    dt_fixed : float
+        If > 0, every explicit step uses exactly this Δt, unchecked (experiments only).
     """
 
     model: NoisyGDModel
@@ -150,6 +153,7 @@ class FiniteVolumeScheme:
     stepper: str = "ssprk2"
     cfl: float = 0.9
     dt_max: float = np.inf
+    dt_fixed: float = 0.0
     _tableau: ShuOsher | None = field(init=False, repr=False)
 
     def __post_init__(self):
@@ -211,7 +215,7 @@ class FiniteVolumeScheme:
         self._flux_u = np.empty(nu + 1)
         self._expcu = np.empty(nu)
         longest = max(self.kernel_shape)
-        self._line_work = tuple(np.empty(longest) for _ in range(6))
+        self._line_work = tuple(np.empty(longest) for _ in range(7))
 
     # ------------------------------------------------------------------ state
     def initial_state(self, mean, std, t0: float = 0.0) -> FVState:
@@ -272,7 +276,7 @@ class FiniteVolumeScheme:
         p = self._view(state.density)
         kern.u_moments3(p, self.u, self.du, self._m1)
         if self._tableau is None:
-            t, steps, rejected, dt, status = kern.advance_implicit(
+            t, steps, rejected, dt, status, _ = kern.advance_implicit(
                 p, self._m1, float(state.t), float(t_end), int(max_steps), float(self.cfl),
                 float(self.dt_max), self.h_table, self.s0_table, self.s2_table, self.y,
                 float(self.model.alpha),
@@ -283,16 +287,17 @@ class FiniteVolumeScheme:
             state.last_dt = dt
             return status
         a, b = self._tableau.arrays()
-        t, steps, rejected, dt, status = kern.advance(
+        t, steps, rejected, dt, status, shrink = kern.advance(
             p, self._s1, self._s2, self._m1, self._m1_s1, self._m1_s2, float(state.t),
             float(t_end), int(max_steps), a, b, float(self.cfl), self.h_table, self.s0_table,
             self.s2_table, self.y,
             float(self.model.alpha), self.vol_theta, float(self.model.lam), self.u, self.du,
             self.eu, self.dth1, self.th1_face, self.e1, self.dth2, self.th2_face, self.e2,
             self._f, self._A, self._flux1, self._flux2_lo, self._flux2_hi, self._flux_u,
-            self._expcu)
+            self._expcu, float(state.shrink), float(self.dt_fixed))
         state.t = t
         state.steps += steps
         state.rejected += rejected
         state.last_dt = dt
+        state.shrink = shrink
         return status
