@@ -51,6 +51,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--widths", default="100,1000,10000,100000",
                    help="comma-separated network widths")
     p.add_argument("--repeats", type=int, default=1, help="seeds per width")
+    p = sub.add_parser("plot", help="figures (and movies) from an output file")
+    p.add_argument("file", help="HDF5 output file")
+    p.add_argument("--kind", default=None,
+                   help="density, marginals, loss, risk or compare (default: by file)")
+    p.add_argument("--movie", action="store_true", help="also an MP4/GIF movie of the density")
+    p.add_argument("--with", dest="other", metavar="OTHER.h5",
+                   help="a second file to overlay (particles for --kind compare)")
+    p.add_argument("-o", "--output", help="image path (default: next to the file)")
+    p.add_argument("--format", default="png", choices=("png", "pdf"), help="image format")
+    p = sub.add_parser("sweep", help="run a grid or list of parameter overrides on Dask")
+    p.add_argument("sweep", help="sweep TOML file")
+    p.add_argument("--scheduler", help="address of an existing Dask scheduler (tcp://host:port)")
+    p.add_argument("--workers", type=int, default=None, help="local cluster size")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress output")
     p = sub.add_parser("example", help="print a built-in example configuration")
     p.add_argument("name", nargs="?", help="example name (omit to list them)")
     return parser
@@ -120,8 +134,21 @@ def _cmd_validate(args) -> int:
     return cli_validate(args)
 
 
+def _cmd_plot(args) -> int:
+    from .plot import cli_plot
+
+    return cli_plot(args)
+
+
+def _cmd_sweep(args) -> int:
+    from .sweep import cli_sweep
+
+    return cli_sweep(args)
+
+
 COMMANDS = {"solve": _cmd_solve, "simulate": _cmd_simulate, "compare": _cmd_compare,
-            "validate": _cmd_validate, "example": _cmd_example}
+            "validate": _cmd_validate, "plot": _cmd_plot, "sweep": _cmd_sweep,
+            "example": _cmd_example}
 
 
 def main(argv=None) -> int:
