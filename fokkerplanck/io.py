@@ -10,6 +10,14 @@ Layout of a finite-volume run of PDE (3.4) (names are a contract with users' scr
     /data/x (n, d), /data/y (n,)             the training set
     attributes of /: config (resolved TOML text), version, problem, method, created
 
+Named dimensions.  ``/time`` and one root-level dataset per axis (``/theta1``, ``/u``, …,
+hard-linked as ``/grid/<axis>``) plus ``/sample`` (training point index) and ``/input``
+(input coordinate index) are HDF5 dimension scales attached to every dataset, so that
+``xarray.open_dataset(path, engine="h5netcdf")`` (root group; ``group="diagnostics"`` for
+the diagnostics) sees labelled dimensions and coordinates — see :func:`open_xarray`.  For
+2-D and 3-D densities an XDMF sidecar ``<path>.xdmf`` lets ParaView/VisIt open the file
+(:func:`write_xdmf`).
+
 Crash safety.  The file is created under ``<path>.partial`` and renamed to ``<path>`` only
 once its first snapshot is complete, so ``<path>`` never exists half-made.  Every later row is
 appended to all datasets first and to ``/time`` last, then the file is flushed, so a run
@@ -32,12 +40,20 @@ import numpy as np
 from . import __version__
 from .errors import UserInputError
 
-__all__ = ["Recorder", "read_result", "check_writable", "snapshot_count"]
+__all__ = ["Recorder", "read_result", "check_writable", "snapshot_count", "open_xarray",
+           "write_xdmf"]
 
 
 def snapshot_count(f: h5py.File) -> int:
     """Number of complete snapshots of an open file: the length of ``/time``."""
     return f["time"].shape[0]
+
+
+def _attach(ds: h5py.Dataset, names: tuple, scales: Mapping[str, h5py.Dataset]) -> None:
+    """Attach the named dimension scales to the leading axes of ``ds``."""
+    for axis, name in enumerate(names):
+        if name in scales:
+            ds.dims[axis].attach_scale(scales[name])
 
 
 def _write_error(path, exc) -> UserInputError:
@@ -76,16 +92,23 @@ class Recorder:
         Datasets written once (e.g. ``data/x``).
     attrs : dict
         Extra root attributes.
+    coords : dict of str -> ndarray
+        Further 1-D dimension scales at the root (e.g. ``sample``).
+    dims : dict of str -> tuple of str
+        Dimension names of fields (without the leading ``time``) and static datasets; the
+        named scales (``grid`` and ``coords`` entries, and ``time``) are attached to them.
     """
 
     def __init__(self, path, config_text: str, grid: Mapping[str, np.ndarray],
                  fields: Mapping[str, tuple], static: Mapping[str, np.ndarray] = (),
-                 attrs: Mapping[str, Any] = ()):
+                 attrs: Mapping[str, Any] = (), coords: Mapping[str, np.ndarray] = (),
+                 dims: Mapping[str, tuple] = ()):
         self.path = Path(path)
         self._partial = self.path.with_name(self.path.name + ".partial")
         try:
             self._file = h5py.File(self._partial, "w")
-            self._write_header(config_text, grid, fields, static, attrs)
+            self._write_header(config_text, grid, fields, static, attrs, dict(coords),
+                               dict(dims))
         except OSError as exc:
             self._discard()
             raise _write_error(self.path, exc) from None
@@ -98,22 +121,31 @@ class Recorder:
         finally:
             self._partial.unlink(missing_ok=True)
 
-    def _write_header(self, config_text, grid, fields, static, attrs):
+    def _write_header(self, config_text, grid, fields, static, attrs, coords, dims):
         f = self._file
         f.attrs["config"] = config_text
         f.attrs["version"] = __version__
         f.attrs["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
         for key, value in dict(attrs).items():
             f.attrs[key] = value
-        for name, coords in grid.items():
-            f.create_dataset(f"grid/{name}", data=np.asarray(coords, float))
+        scales = {}
+        for name, values in {**dict(grid), **coords}.items():
+            ds = f.create_dataset(name, data=np.asarray(values))
+            ds.make_scale(name)
+            scales[name] = ds
+        for name in grid:
+            f[f"grid/{name}"] = scales[name]  # hard link: the /grid/<axis> contract
+        time = f.create_dataset("time", shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
+        time.make_scale("time")
+        scales["time"] = time
         for name, value in dict(static).items():
-            f.create_dataset(name, data=np.asarray(value))
+            ds = f.create_dataset(name, data=np.asarray(value))
+            _attach(ds, dims.get(name, ()), scales)
         self._fields = dict(fields)
         for name, shape in self._fields.items():
-            f.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype="f8",
-                             chunks=(1, *shape) if shape else (1024,))
-        f.create_dataset("time", shape=(0,), maxshape=(None,), dtype="f8", chunks=(1024,))
+            ds = f.create_dataset(name, shape=(0, *shape), maxshape=(None, *shape), dtype="f8",
+                                  chunks=(1, *shape) if shape else (1024,))
+            _attach(ds, ("time", *dims.get(name, ())), scales)
         f.flush()
 
     @classmethod
@@ -213,3 +245,81 @@ def read_result(path: str | Path) -> dict[str, Any]:
         f.visititems(visit)
         out["attrs"] = dict(f.attrs)
     return out
+
+
+def open_xarray(path: str | Path):
+    """The output file as one :class:`xarray.Dataset` with named dimensions.
+
+    Root variables (``density``, ``prediction``, coordinates) merged with the
+    ``diagnostics`` group, restricted to complete snapshots.  Needs xarray and h5netcdf
+    (``pip install fokkerplanck[analysis]``).
+    """
+    try:
+        import xarray as xr
+    except ImportError:  # pragma: no cover
+        raise UserInputError("open_xarray needs xarray and h5netcdf "
+                             "(pip install 'fokkerplanck[analysis]')") from None
+    with h5py.File(path, "r") as f:
+        count = snapshot_count(f)
+        groups = [g for g in ("diagnostics", "solver") if g in f]
+        attrs = {k: (v if not isinstance(v, bytes) else v.decode()) for k, v in f.attrs.items()}
+    parts = [xr.open_dataset(path, engine="h5netcdf")]
+    parts += [xr.open_dataset(path, engine="h5netcdf", group=g) for g in groups]
+    ds = xr.merge(parts, compat="override", join="outer").isel(time=slice(0, count))
+    ds.attrs.update(attrs)
+    return ds
+
+
+def write_xdmf(path: str | Path) -> Path | None:
+    """Write ``<path>.xdmf`` describing ``/density`` on its rectilinear grid (2-D and 3-D).
+
+    One uniform grid per saved time in a temporal collection; the density is a node-centred
+    attribute on the cell centres (``/grid/<axis>``), read as hyperslabs of ``/density``.
+    Returns the sidecar path, or None when the file has no 2-D/3-D density.
+    """
+    import xml.etree.ElementTree as ET
+
+    path = Path(path)
+    with h5py.File(path, "r") as f:
+        if "density" not in f or f["density"].ndim not in (3, 4):
+            return None
+        count = snapshot_count(f)
+        shape = f["density"].shape[1:]
+        axes = [name for name in ("theta1", "theta2", "u") if f"grid/{name}" in f]
+        times = f["time"][:count]
+    if len(axes) != len(shape):
+        return None
+    h5name = path.name
+    root = ET.Element("Xdmf", Version="3.0")
+    domain = ET.SubElement(root, "Domain")
+    series = ET.SubElement(domain, "Grid", Name="density", GridType="Collection",
+                           CollectionType="Temporal")
+    dims_text = " ".join(str(n) for n in shape)
+    for k, t in enumerate(times):
+        grid = ET.SubElement(series, "Grid", Name=f"t{k}", GridType="Uniform")
+        ET.SubElement(grid, "Time", Value=repr(float(t)))
+        if len(shape) == 3:
+            ET.SubElement(grid, "Topology", TopologyType="3DRectMesh", Dimensions=dims_text)
+            geometry = ET.SubElement(grid, "Geometry", GeometryType="VXVYVZ")
+        else:
+            ET.SubElement(grid, "Topology", TopologyType="2DRectMesh", Dimensions=dims_text)
+            geometry = ET.SubElement(grid, "Geometry", GeometryType="VXVY")
+        # X varies fastest: the last array axis first
+        for name, n in reversed(list(zip(axes, shape))):
+            item = ET.SubElement(geometry, "DataItem", Dimensions=str(n), NumberType="Float",
+                                 Precision="8", Format="HDF")
+            item.text = f"{h5name}:/grid/{name}"
+        attribute = ET.SubElement(grid, "Attribute", Name="density", AttributeType="Scalar",
+                                  Center="Node")
+        slab = ET.SubElement(attribute, "DataItem", ItemType="HyperSlab", Dimensions=dims_text,
+                             Type="HyperSlab")
+        select = ET.SubElement(slab, "DataItem", Dimensions=f"3 {len(shape) + 1}",
+                               Format="XML")
+        select.text = " ".join([str(k)] + ["0"] * len(shape)) + "\n" + \
+            " ".join(["1"] * (len(shape) + 1)) + "\n" + " ".join(["1", *map(str, shape)])
+        source = ET.SubElement(slab, "DataItem", Dimensions=f"{count} {dims_text}",
+                               NumberType="Float", Precision="8", Format="HDF")
+        source.text = f"{h5name}:/density"
+    sidecar = path.with_name(path.name + ".xdmf")
+    ET.ElementTree(root).write(sidecar, xml_declaration=True, encoding="utf-8")
+    return sidecar

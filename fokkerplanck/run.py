@@ -21,7 +21,7 @@ from .config import Config, load_config
 from .data import Data, data_from_config
 from .errors import InstabilityError, Interrupted, UserInputError
 from .grids import BoxGrid
-from .io import Recorder, check_writable
+from .io import Recorder, check_writable, write_xdmf
 from .models import NoisyGDModel
 
 __all__ = ["Result", "solve", "save_times", "build_noisy_gd", "SOLVERS", "march", "StopFlag",
@@ -43,6 +43,28 @@ class Result:
     prediction: np.ndarray | None = None
     path: Path | None = None
     stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_xarray(self):
+        """An :class:`xarray.Dataset` with named dimensions.
+
+        With an output file, every saved snapshot (density included) read from it; without
+        one, the in-memory history: diagnostics and predictions over time and the final
+        density.
+        """
+        if self.path is not None and Path(self.path).exists():
+            from .io import open_xarray
+
+            return open_xarray(self.path)
+        import xarray as xr
+
+        names = getattr(self.grid, "names", ("r",))
+        coords = {"time": self.time}
+        coords.update({name: c for name, c in zip(names, self.grid.centres)})
+        data = {name: ("time", values) for name, values in self.diagnostics.items()}
+        if self.prediction is not None:
+            data["prediction"] = (("time", "sample"), self.prediction)
+        data["final_density"] = (names, self.density)
+        return xr.Dataset(data, coords=coords, attrs={"config": self.config.to_toml()})
 
 
 def save_times(t_end: float, save_every: float) -> np.ndarray:
@@ -310,7 +332,11 @@ def _solve_noisy_gd(config: Config, output: Path | None, progress: bool | None,
                 output, config.to_toml(),
                 grid={name: c for name, c in zip(grid.names, grid.centres)},
                 fields=fields, static={"data/x": prob.data.x, "data/y": prob.data.y},
-                attrs={"problem": "noisy-gd", "method": "finite-volume"})
+                attrs={"problem": "noisy-gd", "method": "finite-volume"},
+                coords={"sample": np.arange(prob.data.n),
+                        "input": np.arange(1, prob.data.dim + 1)},
+                dims={"density": grid.names, "prediction": ("sample",),
+                      "data/x": ("sample", "input"), "data/y": ("sample",)})
     hint = ("the forced [solver] dt exceeds the stability bound" if dt_fixed > 0
             else "the time step exceeded the stability bound")
 
@@ -345,6 +371,7 @@ def _solve_noisy_gd(config: Config, output: Path | None, progress: bool | None,
     finally:
         if recorder is not None:
             recorder.close()
+            write_xdmf(output)
     return Result(config=config, time=np.array(times[:len(history["loss"])]),
                   diagnostics={k: np.array(history[k]) for k in NOISY_GD_DIAGNOSTICS},
                   prediction=np.array(history["prediction"]), density=state.density,
