@@ -31,8 +31,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["Field", "Config", "Section", "SCHEMA", "MODEL_KINDS", "load_config",
-           "parse_override", "register_model_kind"]
+__all__ = ["Field", "Config", "Section", "SCHEMA", "MODEL_KINDS", "KIND_SECTIONS",
+           "load_config", "parse_override", "register_model_kind", "schema_for_kind"]
 
 _REQUIRED = object()
 
@@ -172,12 +172,22 @@ SCHEMA: dict[str, dict[str, Field]] = {
 _CONTAINER_KINDS = ("floats", "ints", "matrix", "scalar-or-floats")
 
 
+#: per model kind: sections whose schema differs from :data:`SCHEMA` (None: not allowed)
+KIND_SECTIONS: dict[str, dict[str, dict[str, Field] | None]] = {}
+
+
 def register_model_kind(kind: str, fields: Mapping[str, Field],
-                        extra_sections: Mapping[str, Mapping[str, Field]] | None = None) -> None:
-    """Add a ``[model] kind`` (and optionally its own sections) to the schema."""
+                        sections: Mapping[str, Mapping[str, Field] | None] | None = None
+                        ) -> None:
+    """Add a ``[model] kind``: its ``[model]`` keys and the sections it defines differently.
+
+    ``sections`` maps a section name to its own fields (replacing that section of
+    :data:`SCHEMA` for this kind, or adding a new section) or to None (the section is not
+    allowed for this kind).
+    """
     MODEL_KINDS[kind] = dict(fields)
-    for name, section in (extra_sections or {}).items():
-        SCHEMA.setdefault(name, {}).update(section)
+    KIND_SECTIONS[kind] = {name: (None if sec is None else dict(sec))
+                           for name, sec in (sections or {}).items()}
 
 
 def _is_number(v) -> bool:
@@ -357,7 +367,18 @@ def _schema_for(raw: Mapping[str, Any]) -> dict[str, dict[str, Field]]:
         extra = f"; did you mean {hint[0]!r}?" if hint else ""
         raise UserInputError(f"[model] kind must be one of {', '.join(map(repr, MODEL_KINDS))}"
                              f" (got {kind!r}){extra}")
-    return {"model": MODEL_KINDS[kind], **SCHEMA}
+    schema = {"model": MODEL_KINDS[kind], **SCHEMA}
+    for name, fields in KIND_SECTIONS.get(kind, {}).items():
+        if fields is None:
+            schema.pop(name, None)
+        else:
+            schema[name] = fields
+    return schema
+
+
+def schema_for_kind(kind: str) -> dict[str, dict[str, Field]]:
+    """The full schema (every section) of one ``[model] kind``."""
+    return _schema_for({"model": {"kind": kind}})
 
 
 def validate(raw: Mapping[str, Any], source_dir: Path | str = ".") -> Config:
