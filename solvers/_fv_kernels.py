@@ -28,6 +28,7 @@ import math
 import numpy as np
 
 from ._jit import njit
+from ._stepping import land_on
 
 #: |v| below which B(v) is evaluated by its Taylor series (error < v⁸/1209600 ≈ 3e-17 there)
 SERIES_THRESHOLD = 0.05
@@ -357,13 +358,7 @@ def advance(p, s1, s2, m1_p, m1_s1, m1_s2, t, t_end, max_steps, stage_a, stage_b
         if not (math.isfinite(rate) and math.isfinite(rate_nl)):
             return t, steps, rejected, dt, 1, shrink
         dt = dt_fixed if dt_fixed > 0.0 else shrink * cfl / max(rate, rate_nl)
-        remaining = t_end - t
-        last = False
-        if dt >= remaining:
-            dt = remaining
-            last = True
-        elif 2.0 * dt > remaining:
-            dt = 0.5 * remaining
+        dt, last = land_on(t, t_end, dt)
         ok = True
         src = p
         src_m1 = m1_p
@@ -542,13 +537,7 @@ def advance_implicit(p, m1_p, t, t_end, max_steps, cfl, dt_max, h_table, s0_tabl
         else:
             dt = cfl / max(rate - diffusion, 1e-300)
         dt = min(dt, cfl / max(rate_nl, 1e-300))
-        remaining = t_end - t
-        last = False
-        if dt >= remaining:
-            dt = remaining
-            last = True
-        elif 2.0 * dt > remaining:
-            dt = 0.5 * remaining
+        dt, last = land_on(t, t_end, dt)
         implicit_split_step(p, dt, A_work, lam, u, du, dth1, th1_face, dth2, th2_face, line, v,
                             lower, diag, upper, cprime, rhs)
         u_moments3(p, u, du, m1_p)
