@@ -9,6 +9,7 @@ import time
 #: name -> module with ``run(quick) -> markdown``
 BENCHMARKS = {
     "fv_step_cost": "benchmarks.bench_fv",
+    "spectral": "benchmarks.bench_spectral",
 }
 
 

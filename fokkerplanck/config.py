@@ -143,12 +143,14 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "save_every": Field("float", check=positive, doc="interval between saved snapshots"),
     },
     "solver": {
-        "method": Field("str", "finite-volume", choices=("finite-volume",),
-                        doc="numerical method"),
-        "stepper": Field("str", "ssprk2",
-                         choices=("euler", "ssprk2", "ssprk3", "implicit-split"),
-                         doc="explicit SSP Runge–Kutta scheme, or the linearly-implicit "
-                             "dimension-split step"),
+        "method": Field("str", "finite-volume", choices=("finite-volume", "spectral"),
+                        doc="numerical method: finite volume on the [grid] box, or Hermite "
+                            "spectral on R^{d+1} ([grid] is then the output grid)"),
+        "stepper": Field("str", None,
+                         choices=("euler", "ssprk2", "ssprk3", "implicit-split", "etdrk4",
+                                  "etdrk4-b"),
+                         doc="time stepper: euler/ssprk2/ssprk3/implicit-split (finite-volume, "
+                             "default ssprk2) or etdrk4/etdrk4-b (spectral, default etdrk4-b)"),
         "cfl": Field("float", 0.9, check=in_unit_interval,
                      doc="fraction of the positivity time-step bound used"),
         "dt_max": Field("float", None, check=positive,
@@ -156,6 +158,12 @@ SCHEMA: dict[str, dict[str, Field]] = {
         "dt": Field("float", None, check=positive,
                     doc="force this fixed time step, unchecked (experiments; guards stop "
                         "the run with exit code 3 if it is unstable)"),
+        "modes": Field("ints", None, check=positive,
+                       doc="spectral: Hermite modes per axis (theta axes, u), 1 or d+1 values; "
+                           "default 48 per theta axis and 24 for u"),
+        "rtol": Field("float", 1e-10, check=in_unit_interval,
+                      doc="spectral: local error allowed per step, relative to the "
+                          "L2(p0) norm of p/p0 (bounds the error in f)"),
     },
     "output": {
         "path": Field("str", "solution.h5", doc="HDF5 output file"),
@@ -170,6 +178,9 @@ SCHEMA: dict[str, dict[str, Field]] = {
 }
 
 _CONTAINER_KINDS = ("floats", "ints", "matrix", "scalar-or-floats")
+
+#: the time stepper of each [solver] method when [solver] stepper is unset
+DEFAULT_STEPPER = {"finite-volume": "ssprk2", "spectral": "etdrk4-b"}
 
 
 #: per model kind: sections whose schema differs from :data:`SCHEMA` (None: not allowed)
@@ -404,6 +415,9 @@ def validate(raw: Mapping[str, Any], source_dir: Path | str = ".") -> Config:
             else:
                 values[key] = field.default
         sections[name] = values
+    solver = sections.get("solver")
+    if solver is not None and "stepper" in solver and solver["stepper"] is None:
+        solver["stepper"] = DEFAULT_STEPPER.get(solver.get("method"), "ssprk2")
     return Config(sections, source_dir)
 
 
@@ -447,3 +461,7 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = (),
             raise UserInputError(f"[{section}] must be a table of key = value pairs")
         table[key] = value
     return validate(raw, source_dir)
+
+
+# Further model kinds register themselves (their schemas live beside their models).  A
+# module importing this one first is fine too: it registers at its own end.

@@ -42,8 +42,7 @@ t_end = 10.0
 save_every = 0.25
 
 [solver]
-method = "finite-volume"
-stepper = "ssprk2"
+method = "finite-volume"   # or "spectral" (Hermite; [grid] is then the output grid)
 cfl = 0.9
 
 [output]
@@ -157,7 +156,7 @@ method = "finite-volume"
 
 [particles]
 count = 10000
-step = 0.005
+step = 0.0025
 seed = 0
 
 [output]
@@ -194,13 +193,21 @@ method = "finite-volume"
 
 [particles]
 count = 10000
-step = 0.005
+step = 0.0025
 seed = 0
 
 [output]
 path = "transient-2d.h5"
 """),
 }
+
+EXAMPLES["noisy-gd-1d-spectral"] = (
+    "noisy-gd-1d solved by the Hermite spectral method (the reference for FV)",
+    EXAMPLES["noisy-gd-1d"][1]
+    .replace('method = "finite-volume"   # or "spectral" (Hermite; [grid] is then the output '
+             'grid)\ncfl = 0.9',
+             'method = "spectral"\nmodes = [48, 24]      # theta1, u\nrtol = 1e-10')
+    .replace('path = "noisy-gd-1d.h5"', 'path = "noisy-gd-1d-spectral.h5"'))
 
 DEFAULT_EXAMPLE = "noisy-gd-1d"
 

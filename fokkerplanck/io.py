@@ -8,6 +8,10 @@ Layout of a finite-volume run of PDE (3.4) (names are a contract with users' scr
     /prediction                  (T, n)      f(p_t, x_i)
     /diagnostics/<name>          (T,)        loss, mass, min_density, kl, free_energy, ntk_lambda_min
     /data/x (n, d), /data/y (n,)             the training set
+    /solver/...                  (T,)        time-stepper state for an exact --resume
+    /coefficients                (T, *modes) spectral runs only: Hermite coefficients c_k of
+                                             p/p_0 (root attribute "basis"); dimension scales
+                                             /mode_theta1[, /mode_theta2], /mode_u
     attributes of /: config (resolved TOML text), version, problem, method, created
 
 Named dimensions.  ``/time`` and one root-level dataset per axis (``/theta1``, ``/u``, …,

@@ -380,9 +380,158 @@ def _solve_noisy_gd(config: Config, output: Path | None, progress: bool | None,
                          "wall_time": _time.perf_counter() - wall0})
 
 
+def _solve_isotropic(config: Config, output: Path | None, progress: bool | None,
+                     resume: bool = False) -> Result:
+    from .isotropic import solve_isotropic
+
+    return solve_isotropic(config, output, progress, resume)
+
+
+#: spectral: cell averages may dip below 0 by the truncation error, not more than this
+#: fraction of max p (beyond it the run is under-resolved)
+SPECTRAL_NEGATIVE_TOLERANCE = 1e-7
+
+
+def _spectral_modes(config: Config, d: int) -> tuple[int, ...] | None:
+    """``[solver] modes``: unset (None: solvers.spectral.DEFAULT_MODES, 48 per θ axis and 24
+    for u), one value for every axis, or d + 1 values (θ…, u)."""
+    modes = config.solver.modes
+    if modes is None:
+        return None
+    if len(modes) == 1:
+        modes = list(modes) * (d + 1)
+    if len(modes) != d + 1:
+        raise UserInputError(f"[solver] modes needs 1 or {d + 1} entries (theta axes then u) "
+                             f"for d = {d}, got {len(modes)}")
+    if min(modes[:-1]) < 2 or modes[-1] < 3:
+        raise UserInputError(f"[solver] modes must be >= 2 per theta axis and >= 3 for u "
+                             f"(got {list(modes)})")
+    if math.prod(modes) > MAX_CELLS // 64:
+        raise UserInputError(f"[solver] modes {list(modes)} are too many "
+                             f"({math.prod(modes):.3g} coefficients)")
+    return tuple(int(m) for m in modes)
+
+
+def _solve_noisy_gd_spectral(config: Config, output: Path | None, progress: bool | None,
+                             resume: bool = False) -> Result:
+    """(3.4) by the Hermite–Galerkin spectral method (:mod:`solvers.spectral`).
+
+    Same file layout as the finite-volume runner ([grid] is the output grid: ``/density``
+    holds exact cell averages of the spectral density), plus ``/coefficients`` (T, *modes),
+    the Hermite coefficients of p/p_0 from which a run is resumed or re-sampled exactly.
+    """
+    from solvers.spectral import ETD_STEPPERS, SpectralScheme
+
+    prob = build_noisy_gd(config)
+    d = prob.data.dim
+    stepper = config.solver.stepper or "etdrk4-b"
+    if stepper not in ETD_STEPPERS:
+        raise UserInputError(f"[solver] stepper {stepper!r} is not available with method "
+                             "'spectral' (use " + " or ".join(map(repr, ETD_STEPPERS))
+                             + ", or leave it unset)")
+    if config.solver.dt is not None:
+        raise UserInputError("[solver] dt is not available with method 'spectral' (its steps "
+                             "are error-controlled: set [solver] rtol)")
+    if np.any(prob.std >= math.sqrt(2.0)):
+        raise UserInputError(f"[initial] std must be < sqrt(2) per axis with method 'spectral' "
+                             f"(got {prob.std.tolist()}): the Hermite series of p/p0 diverges")
+    modes = _spectral_modes(config, d)
+    if output is not None and not resume:
+        check_writable(output)
+    dt_max = config.solver.dt_max if config.solver.dt_max is not None else np.inf
+    scheme = SpectralScheme(prob.model, modes, stepper, config.solver.rtol, dt_max)
+    times = save_times(config.time.t_end, config.time.save_every)
+    model, grid = prob.model, prob.grid
+    names = (*NOISY_GD_DIAGNOSTICS, "prediction")
+    history: dict[str, list] = {name: [] for name in names}
+    state = scheme.initial_state(prob.mean, prob.std)
+    init_error = scheme.initial_truncation_error(prob.mean, prob.std)
+    mode_names = tuple(f"mode_{name}" for name in grid.names)
+    recorder = None
+    if resume:
+        recorder = open_for_resume(output, config)
+        last = recorder.last()
+        state = scheme.state_from_coefficients(last["coefficients"], float(last["time"]))
+        state.dt_next = float(last["solver/dt_next"]) or None
+        state.steps = int(last["solver/steps"])
+        for name in NOISY_GD_DIAGNOSTICS:
+            history[name] = list(recorder.column(f"diagnostics/{name}"))
+        history["prediction"] = list(recorder.column("prediction"))
+    elif output is not None:
+        fields = {"density": grid.shape, "prediction": (prob.data.n,),
+                  "coefficients": scheme.shape, "solver/dt_next": (), "solver/steps": ()}
+        fields.update({f"diagnostics/{name}": () for name in NOISY_GD_DIAGNOSTICS})
+        recorder = Recorder(
+            output, config.to_toml(),
+            grid={name: c for name, c in zip(grid.names, grid.centres)},
+            fields=fields, static={"data/x": prob.data.x, "data/y": prob.data.y},
+            attrs={"problem": "noisy-gd", "method": "spectral",
+                   "basis": "p(z) = N(z; 0, I) * sum_k coefficients[k] * prod_j "
+                            "He_{k_j}(z_j) / sqrt(k_j!), z = (theta1[, theta2], u), He = "
+                            "probabilists' Hermite polynomials",
+                   "initial_truncation_error": init_error},
+            coords={"sample": np.arange(prob.data.n), "input": np.arange(1, d + 1),
+                    **{m: np.arange(n) for m, n in zip(mode_names, scheme.shape)}},
+            dims={"density": grid.names, "prediction": ("sample",),
+                  "coefficients": mode_names,
+                  "data/x": ("sample", "input"), "data/y": ("sample",)})
+    hint = "increase [solver] modes or lower [solver] rtol"
+
+    def record(t):
+        if not np.isfinite(state.coefficients).all():
+            raise InstabilityError(f"non-finite coefficients at t = {t:.6g}: {hint}")
+        diag = scheme.diagnostics(state.coefficients, grid)
+        dens = diag["density"]
+        previous = history["free_energy"][-1] if history["free_energy"] else None
+        # the truncated series may dip below 0 in the tails by its truncation error
+        if dens.min() < -SPECTRAL_NEGATIVE_TOLERANCE * np.abs(dens).max():
+            raise InstabilityError(f"negative density {dens.min():.3g} at t = {t:.6g} "
+                                   f"(beyond the truncation level): {hint}")
+        check_state(t, np.maximum(dens, 0.0), diag["mass"], 1.0, diag["free_energy"],
+                    previous, hint)
+        for name in names:
+            history[name].append(diag[name])
+        if recorder is not None:
+            row = {"density": dens, "prediction": diag["prediction"],
+                   "coefficients": state.coefficients, "solver/dt_next": state.dt_next or 0.0,
+                   "solver/steps": state.steps}
+            row.update({f"diagnostics/{k}": diag[k] for k in NOISY_GD_DIAGNOSTICS})
+            recorder.append(t, row)
+
+    def advance(t_next):
+        if scheme.advance(state, t_next, max_steps=64) != 0:
+            raise InstabilityError(f"the step size collapsed at t = {state.t:.6g} (non-finite "
+                                   f"coupling): {hint}")
+        return state.t
+
+    wall0 = _time.perf_counter()
+    try:
+        with StopFlag() as stop:
+            if not resume:
+                record(times[0])
+            march(times, state.t, advance, record, progress, "solve", stop,
+                  resume_hint(output, recorder, "solve"))
+    finally:
+        if recorder is not None:
+            recorder.close()
+            write_xdmf(output)
+    return Result(config=config, time=np.array(times[:len(history["loss"])]),
+                  diagnostics={k: np.array(history[k]) for k in NOISY_GD_DIAGNOSTICS},
+                  prediction=np.array(history["prediction"]),
+                  density=scheme.cell_averages(state.coefficients, grid), grid=grid,
+                  path=output,
+                  stats={"steps": state.steps, "rejected": state.rejected,
+                         "rhs_evaluations": state.rhs_evaluations,
+                         "initial_truncation_error": init_error,
+                         "coefficients": state.coefficients,
+                         "wall_time": _time.perf_counter() - wall0})
+
+
 #: (model kind, method) -> runner(config, output path or None, progress, resume) -> Result
 SOLVERS: dict[tuple[str, str], Callable[..., Result]] = {
     ("noisy-gd", "finite-volume"): _solve_noisy_gd,
+    ("noisy-gd", "spectral"): _solve_noisy_gd_spectral,
+    ("isotropic-gaussians", "finite-volume"): _solve_isotropic,
 }
 
 
