@@ -110,7 +110,7 @@ class Recorder:
         self.path = Path(path)
         self._partial = self.path.with_name(self.path.name + ".partial")
         try:
-            self._file = h5py.File(self._partial, "w")
+            self._file = h5py.File(self._partial, "w", locking=False)
             self._write_header(config_text, grid, fields, static, attrs, dict(coords),
                                dict(dims))
         except OSError as exc:
@@ -160,7 +160,7 @@ class Recorder:
         self._partial = self.path.with_name(self.path.name + ".partial")
         self._pending = False
         try:
-            self._file = h5py.File(self.path, "r+")
+            self._file = h5py.File(self.path, "r+", locking=False)
         except OSError as exc:
             raise UserInputError(f"--resume {str(path)!r} cannot be opened as an output file "
                                  f"({str(exc).splitlines()[0]})") from None
@@ -213,7 +213,7 @@ class Recorder:
             if self._pending:  # first complete snapshot: make the file visible atomically
                 f.close()
                 os.replace(self._partial, self.path)
-                self._file = h5py.File(self.path, "r+")
+                self._file = h5py.File(self.path, "r+", locking=False)
                 self._pending = False
         except OSError as exc:
             self.close()
@@ -236,7 +236,7 @@ class Recorder:
 def read_result(path: str | Path) -> dict[str, Any]:
     """Read every complete snapshot of an output file into a nested dict of arrays."""
     out: dict[str, Any] = {}
-    with h5py.File(path, "r") as f:
+    with h5py.File(path, "r", locking=False) as f:
         count = snapshot_count(f)
 
         def visit(name, obj):
@@ -263,7 +263,7 @@ def open_xarray(path: str | Path):
     except ImportError:  # pragma: no cover
         raise UserInputError("open_xarray needs xarray and h5netcdf "
                              "(pip install 'fokkerplanck[analysis]')") from None
-    with h5py.File(path, "r") as f:
+    with h5py.File(path, "r", locking=False) as f:
         count = snapshot_count(f)
         groups = [g for g in ("diagnostics", "solver") if g in f]
         attrs = {k: (v if not isinstance(v, bytes) else v.decode()) for k, v in f.attrs.items()}
@@ -284,7 +284,7 @@ def write_xdmf(path: str | Path) -> Path | None:
     import xml.etree.ElementTree as ET
 
     path = Path(path)
-    with h5py.File(path, "r") as f:
+    with h5py.File(path, "r", locking=False) as f:
         if "density" not in f or f["density"].ndim not in (3, 4):
             return None
         count = snapshot_count(f)

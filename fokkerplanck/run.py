@@ -240,7 +240,7 @@ def stored_config(path: Path) -> Config:
     if not Path(path).is_file():
         raise UserInputError(f"{str(path)!r} does not exist")
     try:
-        with h5py.File(path, "r") as f:
+        with h5py.File(path, "r", locking=False) as f:
             text = f.attrs["config"]
     except (OSError, KeyError):
         raise UserInputError(f"{str(path)!r} is not a fokkerplanck output file") from None

@@ -156,3 +156,20 @@ def test_long_runs_keep_mass_positivity_and_free_energy_decay(stepper):
     assert res.diagnostics["min_density"].min() >= 0.0
     q = res.diagnostics["free_energy"]
     assert np.all(np.diff(q) <= 1e-13 * np.abs(q).max())
+
+
+def test_reading_a_file_while_it_is_written_disturbs_neither(reference_run):
+    """Plots and scripts may open a run's file mid-run (also with HDF5's default locking)."""
+    root, ref = reference_run
+    out = root / "watched.h5"
+    proc = fokkerplanck("solve", "c.toml", "-q", "-o", out.name, cwd=root)
+    seen = 0
+    while proc.poll() is None:
+        if out.exists():
+            with h5py.File(out, "r") as f:  # default locking, as xarray/h5py users would
+                seen = max(seen, f["time"].shape[0])
+            assert len(read_result(out)["time"]) >= 1
+        time.sleep(0.02)
+    assert proc.returncode == 0, proc.stderr.read()
+    assert seen >= 1
+    assert np.array_equal(read_result(out)["density"], ref["density"])
