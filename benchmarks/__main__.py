@@ -10,6 +10,7 @@ import time
 BENCHMARKS = {
     "fv_step_cost": "benchmarks.bench_fv",
     "spectral": "benchmarks.bench_spectral",
+    "particles": "benchmarks.bench_particles",
 }
 
 

@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="continue the run in OUT.h5 from its last complete snapshot")
     p = sub.add_parser("simulate", help="train the finite-width network (particles)")
     _add_common(p)
+    p.add_argument("--resume", metavar="OUT.h5",
+                   help="continue the simulation in OUT.h5 from its last complete snapshot")
     p = sub.add_parser("compare", help="compare a PDE result with a particle result")
     p.add_argument("pde", help="HDF5 file written by solve")
     p.add_argument("particles", help="HDF5 file written by simulate")
@@ -70,8 +72,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _resolve_run(args):
-    """(config, output path, resume flag) from CONFIG, --set, -o and --resume."""
+def _resolve_run(args, default_output=None):
+    """(config, output path, resume flag) from CONFIG, --set, -o and --resume.
+
+    ``default_output(config)`` names the output when neither -o nor --resume is given
+    (default: ``[output] path``).
+    """
     from .config import load_config
     from .run import stored_config
 
@@ -87,7 +93,10 @@ def _resolve_run(args):
             config = load_config(args.config, args.overrides)
         return config, output, True
     config = load_config(args.config, args.overrides)
-    output = Path(args.output) if args.output else Path(config.output.path)
+    if args.output:
+        output = Path(args.output)
+    else:
+        output = Path(default_output(config) if default_output else config.output.path)
     return config, output, False
 
 

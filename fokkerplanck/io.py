@@ -45,12 +45,26 @@ from . import __version__
 from .errors import UserInputError
 
 __all__ = ["Recorder", "read_result", "check_writable", "snapshot_count", "open_xarray",
-           "write_xdmf"]
+           "write_xdmf", "open_for_reading"]
 
 
 def snapshot_count(f: h5py.File) -> int:
     """Number of complete snapshots of an open file: the length of ``/time``."""
     return f["time"].shape[0]
+
+
+def open_for_reading(path) -> h5py.File:
+    """Open an output file read-only without taking an HDF5 file lock.
+
+    HDF5 refuses to open a file twice in one process with different locking flags (e.g.
+    while xarray keeps a default-locking handle cached); then the default flags are used.
+    """
+    try:
+        return h5py.File(path, "r", locking=False)
+    except OSError as exc:
+        if "locking" not in str(exc):
+            raise
+        return h5py.File(path, "r")
 
 
 def _attach(ds: h5py.Dataset, names: tuple, scales: Mapping[str, h5py.Dataset]) -> None:
@@ -101,18 +115,27 @@ class Recorder:
     dims : dict of str -> tuple of str
         Dimension names of fields (without the leading ``time``) and static datasets; the
         named scales (``grid`` and ``coords`` entries, and ``time``) are attached to them.
+    checkpoints : dict of str -> tuple
+        State that a resumed run needs but that is not kept for every snapshot (e.g. the
+        neurons of a particle run).  Each is a double buffer of shape (2, *shape): snapshot
+        k writes slot k mod 2 *before* ``/time`` grows, so the slot of the last complete
+        snapshot is never the one being overwritten, whenever the process dies.
     """
 
     def __init__(self, path, config_text: str, grid: Mapping[str, np.ndarray],
                  fields: Mapping[str, tuple], static: Mapping[str, np.ndarray] = (),
                  attrs: Mapping[str, Any] = (), coords: Mapping[str, np.ndarray] = (),
-                 dims: Mapping[str, tuple] = ()):
+                 dims: Mapping[str, tuple] = (), checkpoints: Mapping[str, tuple] = ()):
         self.path = Path(path)
         self._partial = self.path.with_name(self.path.name + ".partial")
         try:
             self._file = h5py.File(self._partial, "w", locking=False)
+            self._checkpoints = dict(checkpoints)
             self._write_header(config_text, grid, fields, static, attrs, dict(coords),
                                dict(dims))
+            for name, shape in self._checkpoints.items():
+                self._file.create_dataset(name, shape=(2, *shape), dtype="f8")
+            self._file.flush()
         except OSError as exc:
             self._discard()
             raise _write_error(self.path, exc) from None
@@ -170,10 +193,14 @@ class Recorder:
             raise UserInputError(f"--resume {str(path)!r} is not a fokkerplanck output file")
         count = snapshot_count(f)
         self._fields = {}
+        self._checkpoints = {}
+        if "checkpoint" in f:
+            for name, obj in f["checkpoint"].items():
+                self._checkpoints[f"checkpoint/{name}"] = obj.shape[1:]
 
         def collect(name, obj):
             if (isinstance(obj, h5py.Dataset) and name != "time" and obj.maxshape
-                    and obj.maxshape[0] is None):
+                    and obj.maxshape[0] is None and not name.startswith("checkpoint/")):
                 self._fields[name] = obj.shape[1:]
                 if obj.shape[0] != count:
                     obj.resize(count, axis=0)
@@ -191,6 +218,7 @@ class Recorder:
         """Every per-snapshot field of the last complete snapshot, and ``time``."""
         k = self.count - 1
         row = {name: self._file[name][k] for name in self._fields}
+        row.update({name: self._file[name][k % 2] for name in self._checkpoints})
         row["time"] = self._file["time"][k]
         return row
 
@@ -203,6 +231,8 @@ class Recorder:
         try:
             f = self._file
             k = self.count
+            for name in self._checkpoints:
+                f[name][k % 2] = values[name]
             for name in self._fields:
                 ds = f[name]
                 ds.resize(k + 1, axis=0)
@@ -236,7 +266,7 @@ class Recorder:
 def read_result(path: str | Path) -> dict[str, Any]:
     """Read every complete snapshot of an output file into a nested dict of arrays."""
     out: dict[str, Any] = {}
-    with h5py.File(path, "r", locking=False) as f:
+    with open_for_reading(path) as f:
         count = snapshot_count(f)
 
         def visit(name, obj):
@@ -263,7 +293,7 @@ def open_xarray(path: str | Path):
     except ImportError:  # pragma: no cover
         raise UserInputError("open_xarray needs xarray and h5netcdf "
                              "(pip install 'fokkerplanck[analysis]')") from None
-    with h5py.File(path, "r", locking=False) as f:
+    with open_for_reading(path) as f:
         count = snapshot_count(f)
         groups = [g for g in ("diagnostics", "solver") if g in f]
         attrs = {k: (v if not isinstance(v, bytes) else v.decode()) for k, v in f.attrs.items()}
@@ -284,7 +314,7 @@ def write_xdmf(path: str | Path) -> Path | None:
     import xml.etree.ElementTree as ET
 
     path = Path(path)
-    with h5py.File(path, "r", locking=False) as f:
+    with open_for_reading(path) as f:
         if "density" not in f or f["density"].ndim not in (3, 4):
             return None
         count = snapshot_count(f)

@@ -235,12 +235,12 @@ def _config_differences(stored: Config, given: Config) -> list[str]:
 
 def stored_config(path: Path) -> Config:
     """The resolved configuration stored in an output file."""
-    import h5py
+    from .io import open_for_reading
 
     if not Path(path).is_file():
         raise UserInputError(f"{str(path)!r} does not exist")
     try:
-        with h5py.File(path, "r", locking=False) as f:
+        with open_for_reading(path) as f:
             text = f.attrs["config"]
     except (OSError, KeyError):
         raise UserInputError(f"{str(path)!r} is not a fokkerplanck output file") from None

@@ -82,6 +82,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .config import Config, load_config
 from .errors import UserInputError
+from .io import open_for_reading
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -355,7 +356,7 @@ def run_state(path: str | Path, config: Config) -> tuple[str, str]:
     if not path.exists():
         return "fresh", ""
     try:
-        with h5py.File(path, "r") as f:
+        with open_for_reading(path) as f:
             count = f["time"].shape[0]
             last = float(f["time"][count - 1]) if count else math.nan
             text = f.attrs["config"]
@@ -389,7 +390,7 @@ def final_values(path: str | Path) -> dict[str, Any]:
     """``final_time`` and ``final_risk`` or ``final_loss`` of a run's file."""
     import h5py
 
-    with h5py.File(path, "r") as f:
+    with open_for_reading(path) as f:
         count = f["time"].shape[0]
         out: dict[str, Any] = {"final_time": float(f["time"][count - 1])}
         for name in ("risk", "loss"):
