@@ -382,11 +382,14 @@ def test_simulate_resume_continues_bit_for_bit(tmp_path):
         simulate(tiny("particles.seed=9"), path, resume=True)
 
 
-def test_resume_needs_saved_neurons(tmp_path):
+def test_resume_without_saved_neurons_uses_the_checkpoint(tmp_path):
+    """save_particles = false keeps only a double-buffered checkpoint, enough to continue."""
     path = tmp_path / "p.h5"
     simulate(tiny("particles.save_particles=false", "time.t_end=0.2"), path)
-    with pytest.raises(UserInputError, match="neurons were not saved"):
-        simulate(tiny("particles.save_particles=false"), path, resume=True)
+    resumed = simulate(tiny("particles.save_particles=false"), path, resume=True)
+    straight = simulate(tiny("particles.save_particles=false"), tmp_path / "s.h5")
+    assert np.array_equal(resumed.prediction, straight.prediction)
+    assert np.array_equal(resumed.particles, straight.particles)
 
 
 def test_python_api_and_xarray(tmp_path):
