@@ -9,6 +9,8 @@ import time
 #: name -> module with ``run(quick) -> markdown``
 BENCHMARKS = {
     "fv_step_cost": "benchmarks.bench_fv",
+    "scaling": "benchmarks.bench_scaling",
+    "peers": "benchmarks.bench_peers",
     "spectral": "benchmarks.bench_spectral",
     "particles": "benchmarks.bench_particles",
 }
