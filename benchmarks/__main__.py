@@ -13,6 +13,7 @@ BENCHMARKS = {
     "peers": "benchmarks.bench_peers",
     "spectral": "benchmarks.bench_spectral",
     "particles": "benchmarks.bench_particles",
+    "isotropic": "benchmarks.bench_isotropic",
 }
 
 

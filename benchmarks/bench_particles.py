@@ -39,7 +39,7 @@ import numpy as np
 from fokkerplanck.config import load_config
 from fokkerplanck.examples import example_text
 from fokkerplanck.run import build_noisy_gd, solve
-from fokkerplanck.simulate import simulate
+from fokkerplanck.simulation import simulate
 from fokkerplanck.validate import FIT_METRIC, pde_reference, summary_table, validate
 from solvers.particles import ParticleScheme, step_reference
 

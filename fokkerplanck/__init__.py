@@ -38,7 +38,7 @@ def solve(config=None, output=None, progress=False, resume=False):
 
 def simulate(config=None, output=None, progress=False, resume=False):
     """Train the finite-width network (particles) that the PDE describes."""
-    from .simulate import simulate as _simulate
+    from .simulation import simulate as _simulate
 
     return _simulate(config, output=output, progress=progress, resume=resume)
 

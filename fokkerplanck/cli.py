@@ -100,6 +100,13 @@ def _resolve_run(args, default_output=None):
     return config, output, False
 
 
+def headline(diagnostics) -> str:
+    """'loss a -> b' (or 'risk a -> b'): the quantity a run is about, first and last."""
+    name = "loss" if "loss" in diagnostics else "risk"
+    values = diagnostics[name]
+    return f"{name} {values[0]:.6g} -> {values[-1]:.6g}"
+
+
 def _cmd_solve(args) -> int:
     from .run import solve
 
@@ -109,7 +116,7 @@ def _cmd_solve(args) -> int:
         d = result.diagnostics
         print(f"wrote {output}: {len(result.time)} snapshots to t = {result.time[-1]:g}, "
               f"{result.stats.get('steps', 0)} steps in {result.stats.get('wall_time', 0):.2f} s; "
-              f"loss {d['loss'][0]:.6g} -> {d['loss'][-1]:.6g}")
+              f"{headline(d)}")
     return 0
 
 
@@ -126,7 +133,7 @@ def _cmd_example(args) -> int:
 
 
 def _cmd_simulate(args) -> int:
-    from .simulate import cli_simulate
+    from .simulation import cli_simulate
 
     return cli_simulate(args)
 

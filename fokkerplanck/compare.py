@@ -214,6 +214,14 @@ def register_comparator(problem: str, comparator: Comparator) -> None:
     COMPARATORS[problem] = comparator
 
 
+def _isotropic_comparator() -> Comparator:
+    from .isotropic import isotropic_comparator
+
+    return isotropic_comparator()
+
+
+register_comparator("isotropic-gaussians", _isotropic_comparator())
+
 
 # ---------------------------------------------------------------------------- files
 def open_output(path: str | Path) -> h5py.File:
@@ -235,7 +243,7 @@ def open_output(path: str | Path) -> h5py.File:
 def read_snapshot(f: h5py.File, k: int) -> dict:
     """Row k of a particle file: prediction, diagnostics and particles when present."""
     row = {}
-    for name in ("prediction", "particles"):
+    for name in ("prediction", "particles", "radii"):
         if name in f:
             row[name] = f[name][k]
     if "diagnostics" in f:

@@ -43,8 +43,10 @@ class Field:
 
     Parameters
     ----------
-    kind : {"float", "int", "str", "bool", "floats", "ints", "matrix", "scalar-or-floats"}
-        Expected TOML type.  ``floats``/``ints`` are lists, ``matrix`` a list of lists of
+    kind : {"float", "int", "str", "bool", "floats", "ints", "matrix", "scalar-or-floats", \
+            "dimension"}
+        Expected TOML type.  ``dimension`` is a whole number or ``"infinite"`` (stored as a
+        float, ``inf`` for infinite).  ``floats``/``ints`` are lists, ``matrix`` a list of lists of
         numbers (a flat list is accepted as a single column), ``scalar-or-floats`` a number
         or a list of numbers.
     default : object
@@ -225,6 +227,13 @@ def _coerce(section: str, key: str, field: Field, value):
     elif kind == "bool":
         if not isinstance(value, bool):
             raise bad("true or false")
+    elif kind == "dimension":
+        if isinstance(value, str) and value.strip().lower() in ("infinite", "inf"):
+            value = math.inf
+        elif _is_number(value) and (value == math.inf or float(value).is_integer()):
+            value = float(value)
+        else:
+            raise bad('a whole number or "infinite"')
     elif kind == "str":
         if not isinstance(value, str):
             raise bad("a string")
@@ -465,3 +474,4 @@ def load_config(path: str | Path | None = None, overrides: Sequence[str] = (),
 
 # Further model kinds register themselves (their schemas live beside their models).  A
 # module importing this one first is fine too: it registers at its own end.
+from . import isotropic as _isotropic  # noqa: E402,F401  ("isotropic-gaussians")

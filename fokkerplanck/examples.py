@@ -209,6 +209,79 @@ EXAMPLES["noisy-gd-1d-spectral"] = (
              'method = "spectral"\nmodes = [48, 24]      # theta1, u\nrtol = 1e-10')
     .replace('path = "noisy-gd-1d.h5"', 'path = "noisy-gd-1d-spectral.h5"'))
 
+EXAMPLES["isotropic-fig1"] = (
+    "Mei-Montanari-Nguyen Fig. 1: isotropic Gaussians, d = 40, radial PDE vs SGD (N = 800)",
+    """\
+# Mei, Montanari & Nguyen (PNAS 2018), Figure-1 setting: y = +-1, x | y ~ N(0, (1 +- delta)^2 I_d),
+# yhat = (1/N) sum_i sigma(<w_i, x>), sigma piecewise linear (believed paper values below),
+# w_i ~ N(0, kappa^2/d I_d), xi = 1.  `fokkerplanck solve` runs the radial PDE (~0.3 s),
+# `fokkerplanck simulate` the N = 800 SGD (10^6 steps of eps = 1e-5), `fokkerplanck compare`
+# puts them side by side (risk, W1 between the PDE law of |w| and the neurons' radii).
+[model]
+kind = "isotropic-gaussians"
+delta = 0.8
+dim = 40              # or "infinite": the d -> infinity reduction (PDE only)
+t1 = 0.5
+t2 = 1.5
+s1 = -2.5
+s2 = 7.5
+
+[grid]
+cells = 1600
+r_max = 8.0
+
+[initial]
+kappa = 0.8
+
+[time]
+t_end = 10.0
+save_every = 0.5
+
+[solver]
+method = "finite-volume"
+limiter = "mc"
+
+[particles]
+count = 800
+step = 1e-5
+seed = 0
+
+[output]
+path = "isotropic-fig1.h5"
+""")
+
+EXAMPLES["isotropic-noisy"] = (
+    "isotropic Gaussians with noise and weight decay: relaxation to the Gibbs fixed point",
+    """\
+# Noisy SGD w <- (1 - 2 lam s) w + 2 s (y - yhat) sigma' x + sqrt(4 s / beta) g and its radial PDE;
+# the density relaxes to rho* ~ r^(d-1) exp(-beta (psi(r; rho*) + lam r^2 / 2)) by t ~ 10.
+[model]
+kind = "isotropic-gaussians"
+delta = 0.8
+dim = 40
+beta = 40.0
+lam = 0.5
+
+[grid]
+cells = 200
+r_max = 5.0
+
+[initial]
+kappa = 0.8
+
+[time]
+t_end = 10.0
+save_every = 0.5
+
+[particles]
+count = 400
+step = 1e-4
+seed = 0
+
+[output]
+path = "isotropic-noisy.h5"
+""")
+
 DEFAULT_EXAMPLE = "noisy-gd-1d"
 
 

@@ -171,12 +171,14 @@ def _solve_rows(config: Config, directory: Path, progress):
 def _coarse_config(config: Config) -> Config | None:
     """The configuration on a grid with half the cells per axis, if that grid is sensible."""
     try:
-        cells = list(config.grid.cells)
+        cells = config.grid.cells
     except AttributeError:
         return None
+    cells = [cells] if isinstance(cells, int) else list(cells)
     if any(c % 2 or c < 16 for c in cells):
         return None
-    return config.replace([f"grid.cells={[c // 2 for c in cells]}"])
+    halved = [c // 2 for c in cells]
+    return config.replace([f"grid.cells={halved if len(halved) > 1 or not isinstance(config.grid.cells, int) else halved[0]}"])
 
 
 @dataclass
@@ -259,7 +261,7 @@ def validate(config: Config | str | Path | None, widths: Sequence[int], repeats:
     reference : PDEReference, optional
         A precomputed PDE side (e.g. on a finer grid) instead of solving ``config``'s.
     """
-    from .simulate import simulate
+    from .simulation import simulate
     from tqdm.auto import tqdm
 
     if not isinstance(config, Config):
@@ -277,7 +279,7 @@ def validate(config: Config | str | Path | None, widths: Sequence[int], repeats:
         check_writable(output)
     workdir = output.parent if output is not None else Path(tempfile.gettempdir())
     # check the particle settings before the (possibly long) PDE solve
-    from .simulate import step_counts
+    from .simulation import step_counts
     from .run import save_times
     times_cfg = save_times(config.time.t_end, config.time.save_every)
     step_counts(times_cfg, config.particles.step)

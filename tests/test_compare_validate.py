@@ -14,7 +14,7 @@ from fokkerplanck.config import load_config
 from fokkerplanck.errors import UserInputError
 from fokkerplanck.examples import example_text
 from fokkerplanck.run import solve
-from fokkerplanck.simulate import simulate
+from fokkerplanck.simulation import simulate
 from fokkerplanck.validate import (fit_slope, parse_widths, pde_reference, plot_validation,
                                    read_validation, validate)
 

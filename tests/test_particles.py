@@ -17,7 +17,7 @@ from fokkerplanck.errors import UserInputError
 from fokkerplanck.examples import example_text
 from fokkerplanck.models import NoisyGDModel
 from fokkerplanck.run import build_noisy_gd, solve
-from fokkerplanck.simulate import default_output, simulate, step_counts
+from fokkerplanck.simulation import default_output, simulate, step_counts
 from reference import (chk_dataset_1d, linear_closure_euler, linear_closure_prediction,
                        simulate_particles, tiny_dataset_2d)
 from solvers import _particle_kernels as kern

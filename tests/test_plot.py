@@ -11,7 +11,7 @@ from fokkerplanck.config import load_config
 from fokkerplanck.examples import EXAMPLES, example_text
 from fokkerplanck.io import Recorder
 from fokkerplanck.run import solve
-from fokkerplanck.simulate import simulate
+from fokkerplanck.simulation import simulate
 
 
 def _write_radial(path, times=np.linspace(0.0, 2.0, 9), cells=80):

@@ -31,9 +31,7 @@ the continuation is bit-for-bit the uninterrupted run.  By hand::
 from __future__ import annotations
 
 import json
-import sys
 import time as _time
-import types
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -317,24 +315,12 @@ def cli_simulate(args) -> int:
     config, output, resume = _resolve_run(args, default_output)
     result = simulate(config, output, progress=False if args.quiet else None, resume=resume)
     if not args.quiet:
-        s, loss = result.stats, result.diagnostics["loss"]
+        from .cli import headline
+
+        s = result.stats
+        rate = (f" ({s['evaluations_per_second'] / 1e6:.0f} M neuron x point evaluations/s)"
+                if "evaluations_per_second" in s else "")
         print(f"wrote {output}: {len(result.time)} snapshots to t = {result.time[-1]:g}, "
               f"m = {config.particles.count}, {s['steps']} steps of {config.particles.step:g} "
-              f"in {s['wall_time']:.2f} s ({s['evaluations_per_second'] / 1e6:.0f} M "
-              f"neuron x point evaluations/s); loss {loss[0]:.6g} -> {loss[-1]:.6g}")
+              f"in {s['wall_time']:.2f} s{rate}; {headline(result.diagnostics)}")
     return 0
-
-
-class _CallableModule(types.ModuleType):
-    """``fokkerplanck.simulate`` is both this module and the API function of the package.
-
-    Importing the submodule (as the CLI does) rebinds the package attribute ``simulate``
-    from the function in ``fokkerplanck/__init__.py`` to the module; calling the module
-    keeps ``fp.simulate(cfg, output=...)`` working, with the package API's defaults.
-    """
-
-    def __call__(self, config=None, output=None, progress=False, resume=False, **kwargs):
-        return simulate(config, output=output, progress=progress, resume=resume, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
