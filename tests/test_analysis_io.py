@@ -53,3 +53,15 @@ def test_in_memory_result_to_xarray():
     ds = res.to_xarray()
     assert ds["final_density"].dims == ("theta1", "u")
     assert ds["loss"].dims == ("time",) and ds.sizes["time"] == 3
+
+
+def test_radial_result_opens_in_xarray_with_named_dimensions(tmp_path):
+    cfg = fp.load_config(text=fp.example("isotropic-fig1"),
+                         overrides=["grid.cells=64", "time.t_end=0.5", "time.save_every=0.25"])
+    res = fp.solve(cfg, output=tmp_path / "r.h5")
+    ds = xr.open_dataset(res.path, engine="h5netcdf")
+    assert ds["density"].dims == ("time", "r")
+    assert ds.sizes["r"] == 64 and ds.sizes["time"] == 3
+    merged = fp.open_xarray(res.path)
+    assert merged["risk"].dims == ("time",)
+    assert np.allclose(merged["risk"], res.diagnostics["risk"])
