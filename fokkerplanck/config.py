@@ -349,9 +349,16 @@ class Config(Mapping):
     def replace(self, overrides: Sequence[str] = ()) -> "Config":
         """A new configuration with ``section.key=value`` overrides applied and re-validated."""
         raw = self.to_dict()
+        changed = set()
         for item in overrides:
             section, key, value = parse_override(item)
             raw.setdefault(section, {})[key] = value
+            changed.add((section, key))
+        solver = raw.get("solver", {})
+        old_method = self._sections["solver"].get("method") if "solver" in self else None
+        if (("solver", "method") in changed and ("solver", "stepper") not in changed
+                and solver.get("stepper") == DEFAULT_STEPPER.get(old_method)):
+            solver.pop("stepper", None)  # it was only the old method's default: re-resolve
         return validate(raw, self.source_dir)
 
 

@@ -27,6 +27,15 @@ def test_every_example_is_a_valid_config():
         assert cfg.model.kind in ("noisy-gd",) or cfg.model.kind
 
 
+def test_changing_the_method_re_resolves_a_default_stepper():
+    cfg = load_config()
+    assert cfg.solver.stepper == "ssprk2"
+    spectral = cfg.replace(["solver.method=\"spectral\""])
+    assert spectral.solver.stepper == "etdrk4-b"
+    explicit = load_config(overrides=["solver.stepper=\"ssprk3\""])
+    assert explicit.replace(["solver.method=\"spectral\""]).solver.stepper == "ssprk3"
+
+
 def test_resolved_toml_round_trips():
     cfg = load_config(overrides=["model.alpha=3", "grid.half_width=[5, 6]"])
     again = load_config(text=cfg.to_toml())
