@@ -263,8 +263,25 @@ class Recorder:
         self.close()
 
 
-def read_result(path: str | Path) -> dict[str, Any]:
-    """Read every complete snapshot of an output file into a nested dict of arrays."""
+def read_result(path: str | Path, retries: int = 5) -> dict[str, Any]:
+    """Read every complete snapshot of an output file into a nested dict of arrays.
+
+    A file that is being written may be caught mid-flush; the read is then retried
+    (``retries`` times, 0.1 s apart) before the error is raised.
+    """
+    import time
+
+    for attempt in range(retries + 1):
+        try:
+            return _read_result_once(path)
+        except OSError:
+            if attempt == retries:
+                raise
+            time.sleep(0.1)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _read_result_once(path: str | Path) -> dict[str, Any]:
     out: dict[str, Any] = {}
     with open_for_reading(path) as f:
         count = snapshot_count(f)

@@ -581,7 +581,7 @@ def solve_isotropic(config, output: Path | None, progress: bool | None,
 
     from .errors import InstabilityError
     from .io import Recorder, check_writable
-    from .run import (Result, StopFlag, check_state, march, open_for_resume, resume_hint,
+    from .run import (Result, check_state, drive, open_for_resume,
                       save_times)
 
     prob = build_isotropic(config)
@@ -658,16 +658,8 @@ def solve_isotropic(config, output: Path | None, progress: bool | None,
         return min(lo, float(np.nextafter(t_next, -np.inf)))
 
     wall0 = _time.perf_counter()
-    try:
-        with StopFlag() as stop:
-            if not resume:
-                record(times[0])
-            march(times, float(times[recorder.count - 1]) if resume else float(times[0]),
-                  advance, record, progress, "solve", stop,
-                  resume_hint(output, recorder, "solve"))
-    finally:
-        if recorder is not None:
-            recorder.close()
+    drive(times, float(times[recorder.count - 1]) if resume else float(times[0]), advance,
+          record, recorder, output, progress, "solve", "solve", resume)
     diagnostics = {k: np.array(history[k]) for k in DIAGNOSTICS}
     return Result(config=config, time=np.array(times[:len(history["risk"])]),
                   diagnostics=diagnostics, density=state.density, grid=grid, path=output,
@@ -705,7 +697,7 @@ def simulate_isotropic(config, output: Path | None, progress: bool | None,
 
     from .errors import InstabilityError
     from .io import check_writable
-    from .run import StopFlag, march, open_for_resume, resume_hint, save_times
+    from .run import drive, open_for_resume, save_times
     from .simulation import SimulationResult, _ParticleRecorder, step_counts
 
     prob = build_isotropic(config)
@@ -795,15 +787,8 @@ def simulate_isotropic(config, output: Path | None, progress: bool | None,
         return state.t
 
     wall0 = _time.perf_counter()
-    try:
-        with StopFlag() as stop:
-            if not resume:
-                record(times[0])
-            march(times, state.t, advance, record, progress, f"simulate N={n}", stop,
-                  resume_hint(output, recorder, "simulate"))
-    finally:
-        if recorder is not None:
-            recorder.close()
+    drive(times, state.t, advance, record, recorder, output, progress, f"simulate N={n}",
+          "simulate", resume)
     wall = _time.perf_counter() - wall0
     done = state.steps - steps0
     diagnostics = {k: np.array(history[k]) for k in SGD_DIAGNOSTICS}

@@ -24,7 +24,8 @@ from .grids import BoxGrid
 from .io import Recorder, check_writable, write_xdmf
 from .models import NoisyGDModel
 
-__all__ = ["Result", "solve", "save_times", "build_noisy_gd", "SOLVERS", "march", "StopFlag",
+__all__ = ["Result", "solve", "save_times", "build_noisy_gd", "SOLVERS", "march", "drive",
+           "StopFlag",
            "check_state", "open_for_resume", "stored_config", "resume_hint"]
 
 #: snapshot quantities of PDE (3.4), in file order
@@ -284,6 +285,23 @@ def march(times, t_start: float, advance, record, progress, label: str, stop: St
         bar.close()
 
 
+def drive(times, t_start: float, advance, record, recorder, output: Path | None,
+          progress, label: str, verb: str, resume: bool) -> None:
+    """A whole run's save loop: the first snapshot (unless resuming), :func:`march` with
+    Ctrl-C honoured at safe points, then the file closed and its XDMF sidecar written
+    (whatever happened)."""
+    try:
+        with StopFlag() as stop:
+            if not resume:
+                record(times[0])
+            march(times, t_start, advance, record, progress, label, stop,
+                  resume_hint(output, recorder, verb))
+    finally:
+        if recorder is not None:
+            recorder.close()
+            write_xdmf(output)
+
+
 def resume_hint(output: Path | None, recorder, verb: str) -> Callable[[], str]:
     """The one-line 'what was kept and how to continue' message of an interrupted run."""
     def where():
@@ -362,16 +380,8 @@ def _solve_noisy_gd(config: Config, output: Path | None, progress: bool | None,
         return state.t
 
     wall0 = _time.perf_counter()
-    try:
-        with StopFlag() as stop:
-            if not resume:
-                record(times[0])
-            march(times, state.t, advance, record, progress, "solve", stop,
-                  resume_hint(output, recorder, "solve"))
-    finally:
-        if recorder is not None:
-            recorder.close()
-            write_xdmf(output)
+    drive(times, state.t, advance, record, recorder, output, progress, "solve",
+          "solve", resume)
     return Result(config=config, time=np.array(times[:len(history["loss"])]),
                   diagnostics={k: np.array(history[k]) for k in NOISY_GD_DIAGNOSTICS},
                   prediction=np.array(history["prediction"]), density=state.density,
@@ -441,7 +451,7 @@ def _solve_noisy_gd_spectral(config: Config, output: Path | None, progress: bool
     dt_max = config.solver.dt_max if config.solver.dt_max is not None else np.inf
     scheme = SpectralScheme(prob.model, modes, stepper, config.solver.rtol, dt_max)
     times = save_times(config.time.t_end, config.time.save_every)
-    model, grid = prob.model, prob.grid
+    grid = prob.grid
     names = (*NOISY_GD_DIAGNOSTICS, "prediction")
     history: dict[str, list] = {name: [] for name in names}
     state = scheme.initial_state(prob.mean, prob.std)
@@ -505,16 +515,8 @@ def _solve_noisy_gd_spectral(config: Config, output: Path | None, progress: bool
         return state.t
 
     wall0 = _time.perf_counter()
-    try:
-        with StopFlag() as stop:
-            if not resume:
-                record(times[0])
-            march(times, state.t, advance, record, progress, "solve", stop,
-                  resume_hint(output, recorder, "solve"))
-    finally:
-        if recorder is not None:
-            recorder.close()
-            write_xdmf(output)
+    drive(times, state.t, advance, record, recorder, output, progress, "solve",
+          "solve", resume)
     return Result(config=config, time=np.array(times[:len(history["loss"])]),
                   diagnostics={k: np.array(history[k]) for k in NOISY_GD_DIAGNOSTICS},
                   prediction=np.array(history["prediction"]),

@@ -42,7 +42,7 @@ import numpy as np
 from .config import Config, load_config
 from .errors import InstabilityError, UserInputError
 from .io import Recorder, check_writable
-from .run import StopFlag, build_noisy_gd, march, open_for_resume, resume_hint, save_times
+from .run import build_noisy_gd, drive, open_for_resume, save_times
 
 __all__ = ["SimulationResult", "simulate", "register_simulator", "SIMULATORS",
            "default_output", "step_counts", "cli_simulate"]
@@ -207,15 +207,8 @@ def _simulate_noisy_gd(config: Config, output: Path | None, progress: bool | Non
         return state.t
 
     wall0 = _time.perf_counter()
-    try:
-        with StopFlag() as stop:
-            if not resume:
-                record(times[0])
-            march(times, state.t, advance, record, progress, f"simulate m={m}", stop,
-                  resume_hint(output, recorder, "simulate"))
-    finally:
-        if recorder is not None:
-            recorder.close()
+    drive(times, state.t, advance, record, recorder, output, progress, f"simulate m={m}",
+          "simulate", resume)
     wall = _time.perf_counter() - wall0
     done = state.steps - steps0
     return SimulationResult(

@@ -350,7 +350,6 @@ def run_state(path: str | Path, config: Config) -> tuple[str, str]:
     ``"conflict"`` (a file of a different run, or one being written by another process;
     ``detail`` says why).
     """
-    import h5py
 
     path = Path(path)
     if not path.exists():
@@ -388,7 +387,6 @@ def run_state(path: str | Path, config: Config) -> tuple[str, str]:
 
 def final_values(path: str | Path) -> dict[str, Any]:
     """``final_time`` and ``final_risk`` or ``final_loss`` of a run's file."""
-    import h5py
 
     with open_for_reading(path) as f:
         count = f["time"].shape[0]
