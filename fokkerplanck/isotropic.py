@@ -79,7 +79,7 @@ from .errors import UserInputError
 
 __all__ = ["KIND", "MODEL_FIELDS", "SECTIONS", "DIAGNOSTICS", "SGD_DIAGNOSTICS", "Schedule",
            "RadialGrid", "IsotropicModel", "IsotropicProblem", "build_isotropic",
-           "solve_isotropic", "simulate_isotropic", "isotropic_comparator",
+           "solve_isotropic", "solve_isotropic_spectral", "simulate_isotropic", "isotropic_comparator",
            "gibbs_fixed_point", "sample_initial_weights"]
 
 #: the ``[model] kind`` of this problem (also the ``problem`` attribute of its files)
@@ -155,10 +155,13 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
                          "when dim = inf)"),
     },
     "solver": {
-        "method": Field("str", "finite-volume", choices=("finite-volume",),
-                        doc="numerical method"),
-        "stepper": Field("str", "ssprk2", choices=("euler", "ssprk2", "ssprk3"),
-                         doc="explicit SSP Runge-Kutta scheme"),
+        "method": Field("str", "finite-volume", choices=("finite-volume", "spectral"),
+                        doc="numerical method: finite-volume, or spectral (Laguerre-Galerkin; "
+                            "noisy runs with lam > 0 only)"),
+        "stepper": Field("str", None, choices=("euler", "ssprk2", "ssprk3", "etdrk4-b",
+                                               "etdrk4"),
+                         doc="finite volume: explicit SSP Runge-Kutta scheme (default "
+                             "ssprk2); spectral: etdrk4-b (default) or etdrk4"),
         "cfl": Field("float", 0.9, check=in_unit_interval,
                      doc="fraction of the positivity time-step bound used"),
         "limiter": Field("str", "mc", choices=("mc", "van-leer", "minmod", "none"),
@@ -170,6 +173,11 @@ SECTIONS: dict[str, dict[str, Field] | None] = {
         "dt_max": Field("float", None, check=positive, doc="largest time step (in τ)"),
         "dt": Field("float", None, check=positive,
                     doc="force this fixed time step (in τ), unchecked (experiments)"),
+        "modes": Field("int", None, check=_int_at_least(2),
+                       doc="spectral: Laguerre modes N (default 160)"),
+        "rtol": Field("float", 1e-10, check=positive,
+                      doc="spectral: local error per step, relative to the L2 norm of the "
+                          "density ratio q"),
     },
     "particles": {
         "count": Field("int", 800, check=positive, doc="number of neurons N (simulate)"),
@@ -584,6 +592,11 @@ def solve_isotropic(config, output: Path | None, progress: bool | None,
     from .run import (Result, check_state, drive, open_for_resume,
                       save_times)
 
+    from solvers.steppers import STEPPERS
+
+    if config.solver.stepper not in STEPPERS:
+        raise UserInputError(f"[solver] stepper {config.solver.stepper!r} is not available "
+                             "with method 'finite-volume' (use euler, ssprk2 or ssprk3)")
     prob = build_isotropic(config)
     if output is not None and not resume:
         check_writable(output)
@@ -664,6 +677,141 @@ def solve_isotropic(config, output: Path | None, progress: bool | None,
     return Result(config=config, time=np.array(times[:len(history["risk"])]),
                   diagnostics=diagnostics, density=state.density, grid=grid, path=output,
                   stats={"steps": state.steps, "rejected": state.rejected,
+                         "wall_time": _time.perf_counter() - wall0})
+
+
+#: spectral: cell averages may dip below 0 by the truncation error, not more than this
+#: fraction of max ρ̄ (beyond it the run is under-resolved)
+SPECTRAL_NEGATIVE_TOLERANCE = 1e-7
+#: spectral: largest relative L2(μ) error of the projected initial law accepted
+SPECTRAL_INITIAL_TOLERANCE = 1e-6
+
+
+def solve_isotropic_spectral(config, output: Path | None, progress: bool | None,
+                             resume: bool = False):
+    """Runner of ``fokkerplanck solve`` with ``[solver] method = "spectral"`` (noisy, λ > 0).
+
+    Laguerre–Galerkin in s = βλr²/2 (:mod:`solvers.radial_spectral`).  Same file layout as
+    the finite-volume runner (``/density``: exact cell averages of the spectral density on
+    the ``[grid]`` cells; ``/diagnostics/*``, ``/solver/tau``, ``/solver/steps``), plus
+    ``/coefficients`` (T, N): the Laguerre coefficients from which a run is resumed or
+    re-sampled exactly, and ``/solver/dt_next``.  ``mass`` is c_0, the mass on [0, ∞).
+    """
+    from solvers.radial_spectral import RadialSpectralScheme
+    from solvers.spectral import ETD_STEPPERS
+
+    from .errors import InstabilityError
+    from .io import Recorder, check_writable
+    from .run import Result, check_state, drive, open_for_resume, save_times
+
+    sol = config.solver
+    if config.model.beta is None:
+        raise UserInputError("[solver] method 'spectral' needs noise: set [model] beta (the "
+                             "noiseless transport equation is solved by 'finite-volume')")
+    if not config.model.lam > 0:
+        raise UserInputError("[solver] method 'spectral' needs [model] lam > 0 (its Laguerre "
+                             "weight is the noise-only Gibbs law r^(d-1) exp(-beta lam r^2/2))")
+    if sol.stepper not in ETD_STEPPERS:
+        raise UserInputError(f"[solver] stepper {sol.stepper!r} is not available with method "
+                             "'spectral' (use 'etdrk4-b' or 'etdrk4', or leave it unset)")
+    if sol.dt is not None:
+        raise UserInputError("[solver] dt is not available with method 'spectral' (its steps "
+                             "are error-controlled: set [solver] rtol)")
+    prob = build_isotropic(config)
+    model, grid = prob.model, prob.grid
+    scheme = RadialSpectralScheme(model, sol.modes, sol.stepper, sol.rtol,
+                                  sol.dt_max if sol.dt_max is not None else np.inf)
+    try:
+        scheme.check_initial(prob.kappa, prob.dof)
+    except ValueError as exc:
+        raise UserInputError(f"[initial] {exc} (method 'spectral')") from None
+    if output is not None and not resume:
+        check_writable(output)
+    times = save_times(config.time.t_end, config.time.save_every)
+    taus = model.schedule.tau(times)
+    history: dict[str, list] = {name: [] for name in DIAGNOSTICS}
+    state = scheme.initial_state(prob.kappa, prob.dof)
+    init_error = scheme.initial_truncation_error(prob.kappa, prob.dof)
+    if init_error > SPECTRAL_INITIAL_TOLERANCE:
+        raise UserInputError(f"[solver] modes = {scheme.modes} resolve the initial law only to "
+                             f"a relative L2 error {init_error:.2g}; increase them (dof = dim "
+                             "converges fastest: dof < dim makes the density ratio singular at "
+                             "r = 0)")
+    recorder = None
+    if resume:
+        recorder = open_for_resume(output, config)
+        last = recorder.last()
+        k = recorder.count - 1
+        state = scheme.state_from_coefficients(last["coefficients"], float(taus[k]))
+        state.dt_next = float(last["solver/dt_next"]) or None
+        state.steps = int(last["solver/steps"])
+        for name in DIAGNOSTICS:
+            history[name] = list(recorder.column(f"diagnostics/{name}"))
+    elif output is not None:
+        fields = {"density": grid.shape, "coefficients": scheme.shape, "solver/dt_next": (),
+                  "solver/steps": (), "solver/tau": ()}
+        fields.update({f"diagnostics/{name}": () for name in DIAGNOSTICS})
+        recorder = Recorder(
+            output, config.to_toml(), grid={"r": grid.r}, fields=fields,
+            static={"grid/r_edges": grid.edges},
+            attrs={"problem": KIND, "method": "spectral",
+                   "basis": "rho(r) dr = mu(dr) * sum_k coefficients[k] * L_k^(a)(s) / "
+                            "sqrt(binom(k + a, k)), s = beta lam r^2 / 2, a = d/2 - 1, mu = "
+                            "law of s ~ Gamma(d/2, 1), L = generalised Laguerre polynomials",
+                   "initial_truncation_error": init_error,
+                   "quadrature": scheme.quadrature},
+            coords={"mode": np.arange(scheme.modes)},
+            dims={"density": ("r",), "coefficients": ("mode",)})
+    mass0 = history["mass"][0] if history["mass"] else float(state.coefficients[0])
+    hint = "increase [solver] modes or lower [solver] rtol"
+
+    def record(t):
+        c = state.coefficients
+        if not np.isfinite(c).all():
+            raise InstabilityError(f"non-finite coefficients at t = {t:.6g}: {hint}")
+        diag = scheme.diagnostics(c, grid.edges)
+        dens = diag["density"]
+        if dens.min() < -SPECTRAL_NEGATIVE_TOLERANCE * np.abs(dens).max():
+            raise InstabilityError(f"negative density {dens.min():.3g} at t = {t:.6g} "
+                                   f"(beyond the truncation level): {hint}")
+        previous = history["free_energy"][-1] if history["free_energy"] else None
+        check_state(t, np.maximum(dens, 0.0), diag["mass"], mass0, diag["free_energy"],
+                    previous, hint)
+        for name in DIAGNOSTICS:
+            history[name].append(diag[name])
+        if recorder is not None:
+            row = {"density": dens, "coefficients": c, "solver/dt_next": state.dt_next or 0.0,
+                   "solver/steps": state.steps, "solver/tau": state.t}
+            row.update({f"diagnostics/{k}": diag[k] for k in DIAGNOSTICS})
+            recorder.append(t, row)
+
+    def advance(t_next):
+        k = int(np.argmin(np.abs(times - t_next)))
+        if scheme.advance(state, float(taus[k]), max_steps=64) != 0:
+            raise InstabilityError(f"the step size collapsed at t = {t_next:.6g}: {hint}")
+        if state.t >= taus[k]:
+            return float(t_next)
+        lo, hi = (float(times[k - 1]) if k > 0 else 0.0), float(t_next)
+        for _ in range(60):   # τ → t for the progress bar (monotone)
+            mid = 0.5 * (lo + hi)
+            if model.schedule.tau(mid) < state.t:
+                lo = mid
+            else:
+                hi = mid
+        return min(lo, float(np.nextafter(t_next, -np.inf)))
+
+    wall0 = _time.perf_counter()
+    drive(times, float(times[recorder.count - 1]) if resume else float(times[0]), advance,
+          record, recorder, output, progress, "solve", "solve", resume)
+    diagnostics = {k: np.array(history[k]) for k in DIAGNOSTICS}
+    return Result(config=config, time=np.array(times[:len(history["risk"])]),
+                  diagnostics=diagnostics,
+                  density=scheme.cell_averages(state.coefficients, grid.edges), grid=grid,
+                  path=output,
+                  stats={"steps": state.steps, "rejected": state.rejected,
+                         "rhs_evaluations": state.rhs_evaluations,
+                         "initial_truncation_error": init_error,
+                         "coefficients": state.coefficients,
                          "wall_time": _time.perf_counter() - wall0})
 
 

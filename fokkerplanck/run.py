@@ -299,7 +299,8 @@ def drive(times, t_start: float, advance, record, recorder, output: Path | None,
     finally:
         if recorder is not None:
             recorder.close()
-            write_xdmf(output)
+            if output is not None and output.exists():  # absent if no snapshot was completed
+                write_xdmf(output)
 
 
 def resume_hint(output: Path | None, recorder, verb: str) -> Callable[[], str]:
@@ -395,6 +396,13 @@ def _solve_isotropic(config: Config, output: Path | None, progress: bool | None,
     from .isotropic import solve_isotropic
 
     return solve_isotropic(config, output, progress, resume)
+
+
+def _solve_isotropic_spectral(config: Config, output: Path | None, progress: bool | None,
+                              resume: bool = False) -> Result:
+    from .isotropic import solve_isotropic_spectral
+
+    return solve_isotropic_spectral(config, output, progress, resume)
 
 
 #: spectral: cell averages may dip below 0 by the truncation error, not more than this
@@ -534,6 +542,7 @@ SOLVERS: dict[tuple[str, str], Callable[..., Result]] = {
     ("noisy-gd", "finite-volume"): _solve_noisy_gd,
     ("noisy-gd", "spectral"): _solve_noisy_gd_spectral,
     ("isotropic-gaussians", "finite-volume"): _solve_isotropic,
+    ("isotropic-gaussians", "spectral"): _solve_isotropic_spectral,
 }
 
 

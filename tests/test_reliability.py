@@ -119,6 +119,18 @@ def test_forced_unstable_time_step_exits_3_without_writing_nan(tmp_path, capsys)
     assert res["time"].tolist() == [0.0]
 
 
+def test_a_guard_tripping_at_the_first_snapshot_is_reported_not_masked(tmp_path, capsys):
+    """No snapshot completed: the .partial file is removed and the real error is shown."""
+    out = tmp_path / "never.h5"
+    # 4 Hermite modes cannot represent a narrow initial Gaussian: negative at t = 0
+    code = main(["solve", "-q", "-o", str(out), "--set", "solver.method=\"spectral\"",
+                 "--set", "solver.modes=[4, 4]", "--set", "initial.std=[0.4, 0.4]"])
+    err = capsys.readouterr().err
+    assert code == 3 and err.count("\n") == 1 and "negative density" in err and "t = 0" in err
+    assert "FileNotFoundError" not in err
+    assert not out.exists() and not (tmp_path / "never.h5.partial").exists()
+
+
 def test_disk_full_while_writing_is_one_line_exit_2(tmp_path, capsys, monkeypatch):
     calls = {"n": 0}
     real_flush = h5py.File.flush
