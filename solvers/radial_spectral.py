@@ -70,7 +70,7 @@ Exponential Runge–Kutta with the diagonal linear part −4λk integrated exact
 (Krogstad, J. Comput. Phys. 203, 2005; default) or ETDRK4 (Cox & Matthews, J. Comput.
 Phys. 176, 2002), with the embedded third-order error estimate and controller of
 :mod:`solvers.spectral` (same formulas; φ-functions from
-:func:`solvers.spectral.phi_functions`).  Both keep every fixed point of Lc + N(c) = 0
+:func:`solvers.exponential.phi_functions`).  Both keep every fixed point of Lc + N(c) = 0
 exactly, so the Gibbs state is not perturbed by Δτ and the steps grow near equilibrium.
 
 What is preserved: mass (c_0, exactly); the exact noise-only OU flow; fixed points.  Not
@@ -101,7 +101,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.special import gammainc, gammaincc, gammaln, xlogy
 
-from .spectral import ETD_STEPPERS, _blas_limit, phi_functions
+from .exponential import advance_adaptive, etd_weights, etdrk4_step
+from .spectral import ETD_STEPPERS, _blas_limit
 
 __all__ = ["RadialSpectralScheme", "RadialSpectralState", "DEFAULT_MODES", "laguerre_table",
            "gauss_laguerre", "chi_coefficients"]
@@ -423,32 +424,15 @@ class RadialSpectralScheme:
                 "min_density": float(dens.min())}
 
     # ------------------------------------------------------------------ time marching
-    def _phis(self, h: float) -> dict:
-        z = self.linear * h
-        e1, p1, p2, p3 = phi_functions(z)
-        e2, q1, q2, _ = phi_functions(0.5 * z)
-        return dict(E=e1, E2=e2, hP1=h * p1, hP2=h * p2, hQ1=0.5 * h * q1, hQ2=h * q2,
-                    F1=h * (p1 - 3 * p2 + 4 * p3), F2=2 * h * (p2 - 2 * p3),
-                    F3=h * (4 * p3 - p2))
-
     def step(self, c, n0, h: float):
         """One ETDRK4 step of size h from c (N(c) = n0): (c_new, N(c_new), error estimate δ)."""
-        ph = self._phis(h)
-        E, E2, hQ1 = ph["E"], ph["E2"], ph["hQ1"]
-        a = E2 * c + hQ1 * n0
-        na = self.nonlinear(a)
-        if self._variant == "cox-matthews":
-            b = E2 * c + hQ1 * na
-            nb = self.nonlinear(b)
-            cs = E2 * a + hQ1 * (2.0 * nb - n0)
-        else:  # Krogstad
-            b = E2 * c + hQ1 * n0 + ph["hQ2"] * (na - n0)
-            nb = self.nonlinear(b)
-            cs = E * c + ph["hP1"] * n0 + 2.0 * ph["hP2"] * (nb - n0)
-        nc = self.nonlinear(cs)
-        new = E * c + ph["F1"] * n0 + ph["F2"] * (na + nb) + ph["F3"] * nc
-        nnew = self.nonlinear(new)
-        return new, nnew, ph["F3"] * (nnew - nc)
+        return etdrk4_step(c, n0, etd_weights(self.linear * h, h), self.nonlinear,
+                           self._variant)
+
+    def _initial_dt(self, c, n0) -> float:
+        h = 0.01 * float(np.linalg.norm(c)) / (float(np.linalg.norm(
+            self.linear * c + n0)) + 1e-300) * (self.rtol / 1e-8) ** 0.25
+        return min(h, self.dt_max, 0.1)
 
     def advance(self, state: RadialSpectralState, t_end: float,
                 max_steps: int = 2 ** 62) -> int:
@@ -459,47 +443,6 @@ class RadialSpectralScheme:
             return self._advance(state, float(t_end), max_steps)
 
     def _advance(self, state, t_end, max_steps) -> int:
-        c = state.coefficients
-        if state.t >= t_end:
-            return 0
-        n0 = self.nonlinear(c)
-        state.rhs_evaluations += 1
-        if state.dt_next:
-            h = state.dt_next
-        else:
-            h = 0.01 * float(np.linalg.norm(c)) / (float(np.linalg.norm(
-                self.linear * c + n0)) + 1e-300) * (self.rtol / 1e-8) ** 0.25
-            h = min(h, self.dt_max, 0.1)
-        steps = 0
-        while state.t < t_end and steps < max_steps:
-            h = min(h, self.dt_max)
-            remaining = t_end - state.t
-            last = h >= remaining * (1 - 1e-12)
-            h_try = remaining if last else h
-            new, nnew, delta = self.step(c, n0, h_try)
-            state.rhs_evaluations += 4
-            err = float(np.linalg.norm(delta)) / (self.rtol * max(float(np.linalg.norm(c)),
-                                                                  1e-300))
-            if not (math.isfinite(err) and np.isfinite(new).all()):
-                state.rejected += 1
-                h = 0.25 * h_try
-            elif err <= 1.0:
-                c, n0 = new, nnew
-                state.t = t_end if last else state.t + h_try
-                state.steps += 1
-                steps += 1
-                state.last_dt = h_try
-                grow = 4.0 if err == 0 else min(4.0, max(0.2, 0.9 * err ** -0.25))
-                if not (last and h_try < h):
-                    h = h_try * grow
-                continue
-            else:
-                state.rejected += 1
-                h = h_try * max(0.2, 0.9 * err ** -0.25)
-            if h < 1e-14 * max(1.0, abs(state.t)):
-                state.coefficients = c
-                return 1
-        state.coefficients = c
-        state.dt_next = h
-        return 0
+        return advance_adaptive(state, t_end, max_steps, self.step, self.nonlinear, self.rtol,
+                                self.dt_max, self._initial_dt)
 

@@ -102,6 +102,8 @@ from scipy.special import ndtr, roots_hermitenorm
 from fokkerplanck.grids import BoxGrid
 from fokkerplanck.models import ACTIVATIONS, NoisyGDModel
 
+from .exponential import advance_adaptive, etd_weights, etdrk4_step, phi_functions  # noqa: F401
+
 try:  # optional: pin BLAS to one thread for the small products of a step
     from threadpoolctl import ThreadpoolController as _ThreadpoolController
 except ImportError:  # pragma: no cover - depends on the environment
@@ -226,31 +228,6 @@ def _gaussian_tail2(mean: float, std: float, modes: int) -> tuple[float, float]:
         if cur * cur <= 1e-34 * (head + tail) and k > mean * mean + modes:
             break
     return head, tail
-
-
-_PHI3_TAYLOR = tuple(1.0 / math.factorial(m + 3) for m in range(15))
-
-
-def phi_functions(z) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    r"""(e^z, φ_1, φ_2, φ_3) with :math:`\varphi_j(z) = \sum_{m\ge0} z^m/(m+j)!`, elementwise.
-
-    For |z| < 1/2: φ_3 by its Taylor series (15 terms, remainder < 1e-17), then the upward
-    recurrence :math:`\varphi_{j-1} = z\varphi_j + 1/(j-1)!` (stable: it multiplies by |z| < 1).
-    Elsewhere the closed forms :math:`\varphi_1 = (e^z-1)/z`, :math:`\varphi_2 = (\varphi_1-1)/z`,
-    :math:`\varphi_3 = (\varphi_2-1/2)/z` (cancellation costs at most a few ulps there)."""
-    z = np.asarray(z, float)
-    small = np.abs(z) < 0.5
-    zs = np.where(small, z, 0.0)
-    p3s = np.zeros_like(z)
-    for coef in reversed(_PHI3_TAYLOR):
-        p3s = p3s * zs + coef
-    p2s = zs * p3s + 0.5
-    p1s = zs * p2s + 1.0
-    zl = np.where(small, 1.0, z)
-    p1 = np.where(small, p1s, np.expm1(zl) / zl)
-    p2 = np.where(small, p2s, (p1 - 1.0) / zl)
-    p3 = np.where(small, p3s, (p2 - 0.5) / zl)
-    return np.exp(z), p1, p2, p3
 
 
 # ---------------------------------------------------------------------- time steppers
@@ -592,36 +569,14 @@ class SpectralScheme:
     # ------------------------------------------------------------------ time marching
     def _phis(self, h: float):
         """φ-function arrays on the coefficient shape for a step h (computed per distinct |k|)."""
-        z = -self.model.lam * h * self._levels
-        e1, p1, p2, p3 = phi_functions(z)
-        e2, q1, q2, _ = phi_functions(0.5 * z)
-        idx = self._level
-        return dict(E=e1[idx], E2=e2[idx], hP1=h * p1[idx], hP2=h * p2[idx],
-                    hQ1=0.5 * h * q1[idx], hQ2=h * q2[idx],
-                    F1=h * (p1 - 3 * p2 + 4 * p3)[idx], F2=2 * h * (p2 - 2 * p3)[idx],
-                    F3=h * (4 * p3 - p2)[idx])
+        weights = etd_weights(-self.model.lam * h * self._levels, h)
+        return {name: w[self._level] for name, w in weights.items()}
 
     def step(self, c: np.ndarray, n0: np.ndarray, h: float):
         """One ETDRK4 step of size h from c (with N(c) = n0).
 
         Returns (c_new, N(c_new), δ): the embedded error estimate δ (see module doc)."""
-        ph = self._phis(h)
-        E, E2, hQ1 = ph["E"], ph["E2"], ph["hQ1"]
-        a = E2 * c + hQ1 * n0
-        na = self.nonlinear(a)
-        if self._st.variant == "cox-matthews":
-            b = E2 * c + hQ1 * na
-            nb = self.nonlinear(b)
-            cs = E2 * a + hQ1 * (2.0 * nb - n0)
-        else:  # Krogstad
-            b = E2 * c + hQ1 * n0 + ph["hQ2"] * (na - n0)
-            nb = self.nonlinear(b)
-            cs = E * c + ph["hP1"] * n0 + 2.0 * ph["hP2"] * (nb - n0)
-        nc = self.nonlinear(cs)
-        new = E * c + ph["F1"] * n0 + ph["F2"] * (na + nb) + ph["F3"] * nc
-        nnew = self.nonlinear(new)
-        delta = ph["F3"] * (nnew - nc)
-        return new, nnew, delta
+        return etdrk4_step(c, n0, self._phis(h), self.nonlinear, self._st.variant)
 
     def _initial_dt(self, c: np.ndarray, n0: np.ndarray) -> float:
         d1 = float(np.linalg.norm(n0)) + 1e-300
@@ -639,44 +594,5 @@ class SpectralScheme:
             return self._advance(state, t_end, max_steps)
 
     def _advance(self, state: SpectralState, t_end: float, max_steps: int) -> int:
-        c = state.coefficients
-        if state.t >= t_end:
-            return 0
-        n0 = self.nonlinear(c)
-        state.rhs_evaluations += 1
-        h = state.dt_next if state.dt_next else self._initial_dt(c, n0)
-        steps = 0
-        while state.t < t_end and steps < max_steps:
-            h = min(h, self.dt_max)
-            remaining = t_end - state.t
-            last = h >= remaining * (1 - 1e-12)
-            h_try = remaining if last else h
-            new, nnew, delta = self.step(c, n0, h_try)
-            state.rhs_evaluations += 4
-            scale = self.rtol * max(float(np.linalg.norm(c)), 1e-300)
-            err = float(np.linalg.norm(delta)) / scale
-            if not (math.isfinite(err) and np.isfinite(new).all()):
-                state.rejected += 1
-                h = 0.25 * h_try
-                if h < 1e-14 * max(1.0, abs(state.t)):
-                    state.coefficients = c
-                    return 1
-                continue
-            if err <= 1.0:
-                c, n0 = new, nnew
-                state.t = float(t_end) if last else state.t + h_try
-                state.steps += 1
-                steps += 1
-                state.last_dt = h_try
-                grow = 4.0 if err == 0 else min(4.0, max(0.2, 0.9 * err ** -0.25))
-                if not (last and h_try < h):  # a step shortened to land keeps the natural h
-                    h = h_try * grow
-            else:
-                state.rejected += 1
-                h = h_try * max(0.2, 0.9 * err ** -0.25)
-                if h < 1e-14 * max(1.0, abs(state.t)):
-                    state.coefficients = c
-                    return 1
-        state.coefficients = c
-        state.dt_next = h
-        return 0
+        return advance_adaptive(state, t_end, max_steps, self.step, self.nonlinear, self.rtol,
+                                self.dt_max, self._initial_dt)
