@@ -49,8 +49,23 @@ __all__ = ["Recorder", "read_result", "check_writable", "snapshot_count", "open_
 
 
 def snapshot_count(f: h5py.File) -> int:
-    """Number of complete snapshots of an open file: the length of ``/time``."""
-    return f["time"].shape[0]
+    """Number of complete snapshots of an open file.
+
+    The length of ``/time``, less any trailing rows that a write interrupted half-way left
+    unreadable or out of order (saved times increase strictly), see :meth:`Recorder.append`.
+    """
+    time = f["time"]
+    count = time.shape[0]
+    if count == 0:
+        return 0
+    try:
+        values = time[:count]
+    except OSError:  # the last row's data never reached the disk
+        return max(0, count - 1)
+    good = np.isfinite(values)
+    good[1:] &= np.diff(values) > 0
+    bad = np.flatnonzero(~good)
+    return int(bad[0]) if bad.size else count
 
 
 def open_for_reading(path) -> h5py.File:
@@ -192,6 +207,8 @@ class Recorder:
             self._file.close()
             raise UserInputError(f"--resume {str(path)!r} is not a fokkerplanck output file")
         count = snapshot_count(f)
+        if f["time"].shape[0] != count:  # drop a /time row a killed write left behind
+            f["time"].resize(count, axis=0)
         self._fields = {}
         self._checkpoints = {}
         if "checkpoint" in f:
@@ -227,7 +244,14 @@ class Recorder:
         return self._file[name][: self.count]
 
     def append(self, t: float, values: Mapping[str, Any]) -> None:
-        """Write one snapshot: every field of ``values`` first, ``/time`` last, then flush."""
+        """Write one snapshot: every field of ``values``, flush, then ``/time``, flush.
+
+        HDF5 writes dirty metadata in its own order during a flush, so a process killed in
+        the middle of one flush could persist a longer ``/time`` without the rows of the
+        other datasets.  Two flushes keep ``/time`` untouched until every other row is on
+        disk; a kill during the second (tiny) flush can only leave a ``/time`` row that is
+        unreadable or out of order, which :func:`snapshot_count` discards.
+        """
         try:
             f = self._file
             k = self.count
@@ -237,6 +261,7 @@ class Recorder:
                 ds = f[name]
                 ds.resize(k + 1, axis=0)
                 ds[k] = values[name]
+            f.flush()
             f["time"].resize(k + 1, axis=0)
             f["time"][k] = t
             f.flush()
