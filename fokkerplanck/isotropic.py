@@ -549,6 +549,19 @@ def model_from_config(config) -> IsotropicModel:
                           beta=m.beta, lam=m.lam, schedule=schedule_from_config(m), kmax=kmax)
 
 
+def _time_before(schedule, tau: float, lo: float, hi: float) -> float:
+    """The t in [lo, hi) with τ(t) = ``tau`` (bisection on the monotone τ = ∫ξ), for the
+    progress bar of a march in τ: strictly below ``hi`` so that the save loop goes on."""
+    ceiling = float(np.nextafter(hi, -np.inf))
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if schedule.tau(mid) < tau:
+            lo = mid
+        else:
+            hi = mid
+    return min(lo, ceiling)
+
+
 def build_isotropic(config) -> IsotropicProblem:
     """Cross-section validation of an ``isotropic-gaussians`` configuration (no computing)."""
     from .run import check_snapshot_count
@@ -660,15 +673,8 @@ def solve_isotropic(config, output: Path | None, progress: bool | None,
             raise InstabilityError(f"the velocity became non-finite at t = {t_next:.6g}: {hint}")
         if state.t >= taus[k]:
             return float(t_next)
-        # map τ back to t for the progress bar (monotone; bisection is cheap and exact enough)
-        lo, hi = (float(times[k - 1]) if k > 0 else 0.0), float(t_next)
-        for _ in range(60):
-            mid = 0.5 * (lo + hi)
-            if model.schedule.tau(mid) < state.t:
-                lo = mid
-            else:
-                hi = mid
-        return min(lo, float(np.nextafter(t_next, -np.inf)))
+        return _time_before(model.schedule, state.t, float(times[k - 1]) if k > 0 else 0.0,
+                            float(t_next))
 
     wall0 = _time.perf_counter()
     drive(times, float(times[recorder.count - 1]) if resume else float(times[0]), advance,
@@ -791,14 +797,8 @@ def solve_isotropic_spectral(config, output: Path | None, progress: bool | None,
             raise InstabilityError(f"the step size collapsed at t = {t_next:.6g}: {hint}")
         if state.t >= taus[k]:
             return float(t_next)
-        lo, hi = (float(times[k - 1]) if k > 0 else 0.0), float(t_next)
-        for _ in range(60):   # τ → t for the progress bar (monotone)
-            mid = 0.5 * (lo + hi)
-            if model.schedule.tau(mid) < state.t:
-                lo = mid
-            else:
-                hi = mid
-        return min(lo, float(np.nextafter(t_next, -np.inf)))
+        return _time_before(model.schedule, state.t, float(times[k - 1]) if k > 0 else 0.0,
+                            float(t_next))
 
     wall0 = _time.perf_counter()
     drive(times, float(times[recorder.count - 1]) if resume else float(times[0]), advance,

@@ -546,6 +546,29 @@ SOLVERS: dict[tuple[str, str], Callable[..., Result]] = {
 }
 
 
+def resolve_config_and_output(config, output, resume: bool, default_output
+                              ) -> tuple[Config, Path | None]:
+    """The (config, output path) of a run from the API's flexible arguments.
+
+    ``config``: a Config, a TOML path, or None (the stored configuration when resuming,
+    else the built-in default example); ``output``: a path, None (write nothing) or
+    ``"config"`` (``default_output(config)``).  Resuming needs an output file.
+    """
+    if resume:
+        if output is None or (isinstance(output, str) and output == "config"):
+            raise UserInputError("resume needs the output file to continue")
+        output = Path(output)
+        if config is None:
+            config = stored_config(output)
+    if config is None:
+        config = load_config()
+    elif not isinstance(config, Config):
+        config = load_config(config)
+    if isinstance(output, str) and output == "config":
+        output = default_output(config)
+    return config, (None if output is None else Path(output))
+
+
 def solve(config: Config | str | Path | None = None, output: str | Path | None = "config",
           progress: bool | None = False, resume: bool = False) -> Result:
     """Solve the problem a configuration describes.
@@ -574,19 +597,8 @@ def solve(config: Config | str | Path | None = None, output: str | Path | None =
     Interrupted
         Ctrl-C, honoured at a safe point (a KeyboardInterrupt subclass).
     """
-    if resume:
-        if output is None or (isinstance(output, str) and output == "config"):
-            raise UserInputError("resume needs the output file to continue")
-        output = Path(output)
-        if config is None:
-            config = stored_config(output)
-    if config is None:
-        config = load_config()
-    elif not isinstance(config, Config):
-        config = load_config(config)
-    if isinstance(output, str) and output == "config":
-        output = config.output.path
-    output = None if output is None else Path(output)
+    config, output = resolve_config_and_output(config, output, resume,
+                                               lambda cfg: cfg.output.path)
     key = (config.model.kind, config.solver.method)
     if key not in SOLVERS:
         raise UserInputError(f"[solver] method {key[1]!r} is not available for "

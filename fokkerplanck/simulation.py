@@ -39,7 +39,7 @@ from typing import Any, Callable, Mapping
 import h5py
 import numpy as np
 
-from .config import Config, load_config
+from .config import Config
 from .errors import InstabilityError, UserInputError
 from .io import Recorder, check_writable
 from .run import build_noisy_gd, drive, open_for_resume, save_times
@@ -279,21 +279,9 @@ def simulate(config: Config | str | Path | None = None, output: str | Path | Non
     Interrupted
         Ctrl-C, honoured between compiled chunks (complete snapshots are kept).
     """
-    from .run import stored_config
+    from .run import resolve_config_and_output
 
-    if resume:
-        if output is None or (isinstance(output, str) and output == "config"):
-            raise UserInputError("resume needs the output file to continue")
-        output = Path(output)
-        if config is None:
-            config = stored_config(output)
-    if config is None:
-        config = load_config()
-    elif not isinstance(config, Config):
-        config = load_config(config)
-    if isinstance(output, str) and output == "config":
-        output = default_output(config)
-    output = None if output is None else Path(output)
+    config, output = resolve_config_and_output(config, output, resume, default_output)
     kind = config.model.kind
     if kind not in SIMULATORS:
         raise UserInputError(f"simulate is not available for [model] kind {kind!r} "
