@@ -75,7 +75,7 @@ from typing import Any
 import numpy as np
 
 from .config import Field, finite, in_unit_interval, non_negative, positive
-from .errors import UserInputError
+from .errors import InstabilityError, UserInputError
 
 __all__ = ["KIND", "MODEL_FIELDS", "SECTIONS", "DIAGNOSTICS", "SGD_DIAGNOSTICS", "Schedule",
            "RadialGrid", "IsotropicModel", "IsotropicProblem", "build_isotropic",
@@ -549,6 +549,22 @@ def model_from_config(config) -> IsotropicModel:
                           beta=m.beta, lam=m.lam, schedule=schedule_from_config(m), kmax=kmax)
 
 
+def _advance_in_tau(scheme, state, schedule, times, taus, t_next: float, max_steps: int,
+                    failure: str) -> float:
+    """Advance a radial scheme (which marches in τ = ∫ξ) towards the save time ``t_next``.
+
+    Returns ``t_next`` once its τ is reached, else the t of the τ reached (for the progress
+    bar); a non-zero scheme status raises :class:`InstabilityError` with ``failure``.
+    """
+    k = int(np.argmin(np.abs(times - t_next)))
+    if scheme.advance(state, float(taus[k]), max_steps=max_steps) != 0:
+        raise InstabilityError(failure)
+    if state.t >= taus[k]:
+        return float(t_next)
+    return _time_before(schedule, state.t, float(times[k - 1]) if k > 0 else 0.0,
+                        float(t_next))
+
+
 def _time_before(schedule, tau: float, lo: float, hi: float) -> float:
     """The t in [lo, hi) with τ(t) = ``tau`` (bisection on the monotone τ = ∫ξ), for the
     progress bar of a march in τ: strictly below ``hi`` so that the save loop goes on."""
@@ -600,7 +616,6 @@ def solve_isotropic(config, output: Path | None, progress: bool | None,
     """Runner of ``fokkerplanck solve`` for this kind (see :func:`fokkerplanck.run.solve`)."""
     from solvers.radial_fv import RadialFVScheme
 
-    from .errors import InstabilityError
     from .io import Recorder, check_writable
     from .run import (Result, check_state, drive, open_for_resume,
                       save_times)
@@ -667,14 +682,8 @@ def solve_isotropic(config, output: Path | None, progress: bool | None,
     chunk = max(1, int(2e7 // (grid.cells * max(1, scheme.rank))))
 
     def advance(t_next):
-        k = int(np.argmin(np.abs(times - t_next)))
-        status = scheme.advance(state, float(taus[k]), max_steps=chunk)
-        if status != 0:
-            raise InstabilityError(f"the velocity became non-finite at t = {t_next:.6g}: {hint}")
-        if state.t >= taus[k]:
-            return float(t_next)
-        return _time_before(model.schedule, state.t, float(times[k - 1]) if k > 0 else 0.0,
-                            float(t_next))
+        return _advance_in_tau(scheme, state, model.schedule, times, taus, t_next, chunk,
+                               f"the velocity became non-finite at t = {t_next:.6g}: {hint}")
 
     wall0 = _time.perf_counter()
     drive(times, float(times[recorder.count - 1]) if resume else float(times[0]), advance,
@@ -706,7 +715,6 @@ def solve_isotropic_spectral(config, output: Path | None, progress: bool | None,
     from solvers.radial_spectral import RadialSpectralScheme
     from solvers.spectral import ETD_STEPPERS
 
-    from .errors import InstabilityError
     from .io import Recorder, check_writable
     from .run import Result, check_state, drive, open_for_resume, save_times
 
@@ -792,13 +800,8 @@ def solve_isotropic_spectral(config, output: Path | None, progress: bool | None,
             recorder.append(t, row)
 
     def advance(t_next):
-        k = int(np.argmin(np.abs(times - t_next)))
-        if scheme.advance(state, float(taus[k]), max_steps=64) != 0:
-            raise InstabilityError(f"the step size collapsed at t = {t_next:.6g}: {hint}")
-        if state.t >= taus[k]:
-            return float(t_next)
-        return _time_before(model.schedule, state.t, float(times[k - 1]) if k > 0 else 0.0,
-                            float(t_next))
+        return _advance_in_tau(scheme, state, model.schedule, times, taus, t_next, 64,
+                               f"the step size collapsed at t = {t_next:.6g}: {hint}")
 
     wall0 = _time.perf_counter()
     drive(times, float(times[recorder.count - 1]) if resume else float(times[0]), advance,
@@ -843,7 +846,6 @@ def simulate_isotropic(config, output: Path | None, progress: bool | None,
 
     from solvers.sgd_isotropic import SGDScheme
 
-    from .errors import InstabilityError
     from .io import check_writable
     from .run import drive, open_for_resume, save_times
     from .simulation import SimulationResult, _ParticleRecorder, step_counts

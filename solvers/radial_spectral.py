@@ -96,13 +96,12 @@ On the ``isotropic-noisy`` example (d = 40, β = 40, λ = 0.5, Δ = 0.8, κ = 0.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import gammainc, gammaincc, gammaln, xlogy
 
 from .exponential import advance_adaptive, etd_weights, etdrk4_step
-from .spectral import ETD_STEPPERS, _blas_limit
+from .spectral import ETD_STEPPERS, SpectralState, _blas_limit
 
 __all__ = ["RadialSpectralScheme", "RadialSpectralState", "DEFAULT_MODES", "laguerre_table",
            "gauss_laguerre", "chi_coefficients"]
@@ -201,17 +200,9 @@ def chi_norm2(theta: float, alpha: float, dof: float) -> float:
 
 
 # ---------------------------------------------------------------------- state
-@dataclass
-class RadialSpectralState:
-    """τ, the Laguerre coefficients c_k of q = (dρ̄/dμ) and the step controller's counters."""
-
-    t: float
-    coefficients: np.ndarray
-    steps: int = 0
-    rejected: int = 0
-    rhs_evaluations: int = 0
-    last_dt: float = 0.0
-    dt_next: float | None = None
+#: τ, the Laguerre coefficients c_k of q = dρ̄/dμ and the step controller's counters: the same
+#: state as the Hermite solver's (only the meaning of the coefficients differs)
+RadialSpectralState = SpectralState
 
 
 # ---------------------------------------------------------------------- scheme
